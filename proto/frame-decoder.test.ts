@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isImError } from '../common/errors.ts';
+import { FrameDecoder } from './frame-decoder.ts';
+import { HEADER_LENGTH, encodePdu, readHeader, type Pdu } from './header.ts';
+
+/** A small deterministic PRNG (mulberry32) so fuzz failures reproduce from the seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function samplePdus(count: number, rand = rng(1)): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = Buffer.alloc(Math.floor(rand() * 300));
+    for (let j = 0; j < body.length; j++) body[j] = Math.floor(rand() * 256);
+    out.push(encodePdu({ commandId: 0x0301 + (i % 3), seqNum: i }, body));
+  }
+  return out;
+}
+
+function same(frames: Pdu[], pdus: Buffer[]): void {
+  assert.equal(frames.length, pdus.length);
+  frames.forEach((f, i) => {
+    assert.deepEqual(f.header, readHeader(pdus[i]!));
+    assert.deepEqual(Buffer.from(f.body), pdus[i]!.subarray(HEADER_LENGTH));
+  });
+}
+
+test('header round-trips big-endian', () => {
+  const pdu = encodePdu({ commandId: 0x0703, seqNum: 0x1234, flag: 2, reserved: 7 }, Buffer.from([1, 2, 3]));
+  assert.equal(pdu.toString('hex'), '00000013' + '0001' + '0002' + '0007' + '0703' + '1234' + '0007' + '010203');
+  assert.deepEqual(readHeader(pdu), {
+    length: 19, version: 1, flag: 2, serviceId: 7, commandId: 0x0703, seqNum: 0x1234, reserved: 7,
+  });
+});
+
+test('one byte at a time', () => {
+  const pdus = samplePdus(20);
+  const d = new FrameDecoder();
+  const frames: Pdu[] = [];
+  for (const b of Buffer.concat(pdus)) frames.push(...d.push(Buffer.from([b])));
+  same(frames, pdus);
+  assert.equal(d.bufferedBytes, 0);
+});
+
+test('merged into one chunk, and split at every offset', () => {
+  const pdus = samplePdus(5);
+  const all = Buffer.concat(pdus);
+  same(new FrameDecoder().push(all), pdus);
+  for (let cut = 0; cut <= all.length; cut++) {
+    const d = new FrameDecoder();
+    same([...d.push(all.subarray(0, cut)), ...d.push(all.subarray(cut))], pdus);
+  }
+});
+
+test('an empty body is a valid frame', () => {
+  const d = new FrameDecoder();
+  const frames = d.push(encodePdu({ commandId: 0x0701 }, new Uint8Array(0)));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.body.length, 0);
+});
+
+function headerWithLength(length: number): Buffer {
+  const b = Buffer.alloc(HEADER_LENGTH);
+  b.writeUInt32BE(length >>> 0, 0);
+  return b;
+}
+
+for (const length of [0, 1, 15]) {
+  test(`length ${length} is rejected as too short, fed whole or byte by byte`, () => {
+    assert.throws(() => new FrameDecoder().push(headerWithLength(length)), (e) => isImError(e, ErrorCode.FRAME_TOO_SHORT));
+    const d = new FrameDecoder();
+    const bytes = headerWithLength(length);
+    for (let i = 0; i < HEADER_LENGTH - 1; i++) assert.deepEqual(d.push(bytes.subarray(i, i + 1)), []);
+    assert.throws(() => d.push(bytes.subarray(HEADER_LENGTH - 1)), (e) => isImError(e, ErrorCode.FRAME_TOO_SHORT));
+  });
+}
+
+test('an oversized length is rejected once the header is in, before any body is buffered', () => {
+  const d = new FrameDecoder({ maxFrameLength: 1000 });
+  assert.deepEqual(d.push(headerWithLength(1001).subarray(0, 10)), []);
+  assert.throws(() => d.push(headerWithLength(1001).subarray(10)), (e) => isImError(e, ErrorCode.FRAME_TOO_LONG));
+  assert.equal(d.bufferedBytes, 0);
+  assert.throws(() => d.push(Buffer.alloc(10)), (e) => isImError(e, ErrorCode.FRAME_TOO_LONG), 'stays failed');
+  assert.throws(() => new FrameDecoder().push(headerWithLength(0xffffffff)), (e) => isImError(e, ErrorCode.FRAME_TOO_LONG));
+  // exactly the maximum is fine
+  const ok = new FrameDecoder({ maxFrameLength: 1000 });
+  assert.equal(ok.push(encodePdu({ commandId: 1 }, Buffer.alloc(1000 - HEADER_LENGTH))).length, 1);
+});
+
+test('frames before a bad header in the same chunk are delivered, then the error', () => {
+  const good = samplePdus(3);
+  const d = new FrameDecoder({ maxFrameLength: 4096 });
+  same(d.push(Buffer.concat([...good, headerWithLength(5000)])), good);
+  assert.ok(isImError(d.error, ErrorCode.FRAME_TOO_LONG));
+  assert.throws(() => d.push(Buffer.alloc(1)), (e) => isImError(e, ErrorCode.FRAME_TOO_LONG));
+});
+
+test('seeded fuzz: random chunking of valid streams reproduces the frames', () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const rand = rng(seed);
+    const pdus = samplePdus(1 + Math.floor(rand() * 10), rand);
+    const all = Buffer.concat(pdus);
+    const d = new FrameDecoder();
+    const frames: Pdu[] = [];
+    for (let at = 0; at < all.length;) {
+      const n = 1 + Math.floor(rand() * 64);
+      frames.push(...d.push(all.subarray(at, at + n)));
+      at += n;
+    }
+    same(frames, pdus);
+  }
+});
+
+test('seeded fuzz: random bytes never crash, never buffer past the maximum', () => {
+  const max = 4096;
+  for (let seed = 1; seed <= 500; seed++) {
+    const rand = rng(seed);
+    const d = new FrameDecoder({ maxFrameLength: max });
+    for (let i = 0; i < 50 && !d.error; i++) {
+      const chunk = Buffer.alloc(1 + Math.floor(rand() * 200));
+      for (let j = 0; j < chunk.length; j++) chunk[j] = Math.floor(rand() * 256);
+      // Sometimes make the length plausible, so bodies get buffered too.
+      if (chunk.length >= 4 && rand() < 0.5) chunk.writeUInt32BE(HEADER_LENGTH + Math.floor(rand() * 400), 0);
+      try {
+        for (const f of d.push(chunk)) {
+          assert.equal(f.header.length, f.body.length + HEADER_LENGTH);
+          assert.ok(f.header.length <= max);
+        }
+      } catch (e) {
+        assert.ok(isImError(e, ErrorCode.FRAME_TOO_SHORT) || isImError(e, ErrorCode.FRAME_TOO_LONG), String(e));
+      }
+      assert.ok(d.bufferedBytes < max);
+    }
+  }
+});
+
+test('a bad maximum is a config error', () => {
+  assert.throws(() => new FrameDecoder({ maxFrameLength: 3 }), (e) => isImError(e, ErrorCode.BAD_CONFIG));
+});

@@ -1,0 +1,171 @@
+/**
+ * Schema migrator. Applies the numbered files in schema/ (NNN_name.sql) once
+ * each, in order, recording name and checksum in `schema_migrations`; then
+ * creates the message shard tables 0..shards-1 from schema/shards/ and
+ * records the shard count in `schema_shards`.
+ *
+ * Running it again is a no-op. Editing a file that was already applied is
+ * refused: add a new numbered file instead.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { ErrorCode, ImError } from '../common/errors.ts';
+import { ensureShards, SHARD_TEMPLATES } from './shards.ts';
+
+export const SCHEMA_DIR = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_DATABASE = 'teamtalk';
+export const MAX_SHARDS = 1024;
+
+export interface MigrateOptions {
+  /** mysql://user:pass@host:port/database; the database defaults to `teamtalk`. */
+  url: string;
+  /** Number of IMMessage_N / IMGroupMessage_N tables (1..1024). */
+  shards: number;
+  log?: (msg: string) => void;
+  /** Folder holding the NNN_*.sql files and shards/; defaults to this folder. */
+  dir?: string;
+}
+
+export interface MigrateResult {
+  database: string;
+  /** Migration files applied by this run, in order. */
+  applied: string[];
+  /** Shard tables created by this run. */
+  shardTablesCreated: string[];
+}
+
+interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+const MIGRATION_FILE = /^\d{3}_[a-z0-9_]+\.sql$/;
+const IDENTIFIER = /^[A-Za-z0-9_]{1,64}$/;
+
+function fail(message: string, cause?: unknown): ImError {
+  return new ImError(ErrorCode.MIGRATION, message, cause === undefined ? undefined : { cause });
+}
+
+/** Splits a MySQL URL into the server URL (no database) and the database name. */
+export function splitMysqlUrl(url: string): { serverUrl: string; database: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new ImError(ErrorCode.BAD_CONFIG, 'MySQL URL is not a valid URL', { cause: err });
+  }
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || DEFAULT_DATABASE;
+  if (!IDENTIFIER.test(database)) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `database name "${database}" must match ${IDENTIFIER}`);
+  }
+  parsed.pathname = '/';
+  return { serverUrl: parsed.toString(), database };
+}
+
+export function checksumOf(sql: string): string {
+  return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex');
+}
+
+export async function loadMigrations(dir: string): Promise<Migration[]> {
+  const names = (await readdir(dir)).filter((n) => MIGRATION_FILE.test(n)).sort();
+  const seen = new Set<string>();
+  const out: Migration[] = [];
+  for (const name of names) {
+    const prefix = name.slice(0, 3);
+    if (seen.has(prefix)) throw fail(`two migrations share the number ${prefix} (${name})`);
+    seen.add(prefix);
+    const sql = await readFile(join(dir, name), 'utf8');
+    out.push({ name, sql, checksum: checksumOf(sql) });
+  }
+  return out;
+}
+
+async function ensureBookkeeping(conn: Connection): Promise<void> {
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (
+       name varchar(255) NOT NULL,
+       checksum char(64) NOT NULL,
+       applied_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+       PRIMARY KEY (name)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+  );
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS schema_shards (
+       template varchar(64) NOT NULL,
+       shards int unsigned NOT NULL,
+       updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+       PRIMARY KEY (template)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+  );
+}
+
+async function applyMigrations(conn: Connection, migrations: Migration[], log: (m: string) => void): Promise<string[]> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT name, checksum FROM schema_migrations');
+  const done = new Map(rows.map((r) => [String(r.name), String(r.checksum)]));
+  for (const name of done.keys()) {
+    if (!migrations.some((m) => m.name === name)) log(`warning: applied migration ${name} has no file any more`);
+  }
+  const applied: string[] = [];
+  for (const m of migrations) {
+    const recorded = done.get(m.name);
+    if (recorded !== undefined) {
+      if (recorded !== m.checksum) {
+        throw fail(`migration ${m.name} was changed after it was applied; add a new numbered file instead`);
+      }
+      continue;
+    }
+    log(`applying ${m.name}`);
+    try {
+      await conn.query(m.sql);
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      throw fail(`migration ${m.name} failed: ${detail} (see the comments at the top of the file)`, err);
+    }
+    await conn.execute('INSERT INTO schema_migrations (name, checksum) VALUES (?, ?)', [m.name, m.checksum]);
+    applied.push(m.name);
+  }
+  return applied;
+}
+
+export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
+  const log = opts.log ?? (() => {});
+  const dir = opts.dir ?? SCHEMA_DIR;
+  if (!Number.isInteger(opts.shards) || opts.shards < 1 || opts.shards > MAX_SHARDS) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `shards must be an integer between 1 and ${MAX_SHARDS}`);
+  }
+  const { serverUrl, database } = splitMysqlUrl(opts.url);
+  const migrations = await loadMigrations(dir);
+
+  let conn: Connection;
+  try {
+    conn = await mysql.createConnection({ uri: serverUrl, multipleStatements: true, charset: 'utf8mb4' });
+  } catch (err) {
+    throw new ImError(ErrorCode.STORAGE, `cannot connect to MySQL: ${(err as Error).message}`, { cause: err });
+  }
+  const lockName = `tt_migrate_${database}`;
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    await conn.query(`USE \`${database}\``);
+    const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS ok', [lockName]);
+    if (lock?.ok !== 1) throw fail(`another migration of ${database} holds the lock; gave up after 60 s`);
+    try {
+      await ensureBookkeeping(conn);
+      const applied = await applyMigrations(conn, migrations, log);
+      const shardTablesCreated: string[] = [];
+      for (const template of SHARD_TEMPLATES) {
+        shardTablesCreated.push(...(await ensureShards(conn, { database, dir, template, shards: opts.shards, log })));
+      }
+      log(`${database}: ${applied.length} migration(s) applied, ${shardTablesCreated.length} shard table(s) created`);
+      return { database, applied, shardTablesCreated };
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => {});
+    }
+  } finally {
+    await conn.end().catch(() => {});
+  }
+}
