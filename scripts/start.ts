@@ -17,7 +17,9 @@ interface Proc {
 }
 
 /** The cluster's processes, in start order. */
-const PROCESSES: Proc[] = [];
+const PROCESSES: Proc[] = [
+  { name: 'db-proxy', script: 'db-proxy/main.ts', env: { DB_PROXY_PORT: process.env.DB_PROXY_PORT ?? '10600' } },
+];
 
 const shards = intFromEnv(process.env, 'SHARDS', 8, { min: 1, max: 1024 });
 const storage = await resolveStorage(process.env, { dir: DEFAULT_STACK_DIR });

@@ -1,0 +1,56 @@
+import { intFromEnv, requiredUrlFromEnv, stringFromEnv, type Env } from '../common/config.ts';
+import type { StorageConfig } from './context.ts';
+import type { ServerOptions } from './server.ts';
+import { parseShardMap } from './storage/shard-map.ts';
+
+export interface DbProxyConfig {
+  server: ServerOptions;
+  workers: number;
+  concurrentTasksPerWorker: number;
+  storage: StorageConfig;
+  logLevel: string;
+}
+
+/** Reads and validates db-proxy's settings; a bad value throws IM_ERR_BAD_CONFIG naming the variable. */
+export function loadConfig(env: Env): DbProxyConfig {
+  const workers = intFromEnv(env, 'DB_PROXY_WORKERS', 2, { min: 0, max: 64 });
+  const concurrentTasksPerWorker = intFromEnv(env, 'DB_PROXY_TASKS_PER_WORKER', 8, { min: 1, max: 256 });
+  const shards = intFromEnv(env, 'SHARDS', 8, { min: 1, max: 1024 });
+  const mysqlUrl = requiredUrlFromEnv(env, 'MYSQL_URL', ['mysql', 'mariadb']);
+  const shardMap = stringFromEnv(env, 'SHARD_MAP', '');
+  parseShardMap(mysqlUrl, shards, shardMap); // fail at start-up, not in a worker
+  const logLevel = stringFromEnv(env, 'LOG_LEVEL', 'info');
+  const config: DbProxyConfig = {
+    workers,
+    concurrentTasksPerWorker,
+    logLevel,
+    server: {
+      host: stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1'),
+      port: intFromEnv(env, 'DB_PROXY_PORT', 10600, { min: 0, max: 65535 }),
+      batchMax: intFromEnv(env, 'DB_PROXY_BATCH_MAX', 256, { min: 1, max: 10_000 }),
+      batchWindowMs: intFromEnv(env, 'DB_PROXY_BATCH_WINDOW_MS', 1, { min: 0, max: 1000 }),
+      maxInFlightBatches: Math.max(1, workers) * concurrentTasksPerWorker,
+      maxQueued: intFromEnv(env, 'DB_PROXY_MAX_QUEUED', 20_000, { min: 1, max: 1_000_000 }),
+      maxInFlight: intFromEnv(env, 'DB_PROXY_MAX_IN_FLIGHT_PER_LINK', 4096, { min: 1, max: 1_000_000 }),
+      maxFrameLength: intFromEnv(env, 'DB_PROXY_MAX_FRAME_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+      maxOutboundBytes: intFromEnv(env, 'DB_PROXY_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65536 }),
+      heartbeatIntervalMs: intFromEnv(env, 'DB_PROXY_HEARTBEAT_MS', 5000, { min: 100 }),
+      linkTimeoutMs: intFromEnv(env, 'DB_PROXY_LINK_TIMEOUT_MS', 30_000, { min: 500 }),
+      shutdownTimeoutMs: intFromEnv(env, 'DB_PROXY_SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
+    },
+    storage: {
+      mysqlUrl,
+      redisUrl: requiredUrlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
+      redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
+      shards,
+      shardMap,
+      mysqlConnections: intFromEnv(env, 'DB_PROXY_MYSQL_CONNECTIONS', 8, { min: 1, max: 1000 }),
+      mysqlQueueLimit: intFromEnv(env, 'DB_PROXY_MYSQL_QUEUE', 1000, { min: 1 }),
+      connectTimeoutMs: intFromEnv(env, 'DB_PROXY_CONNECT_TIMEOUT_MS', 2000, { min: 100 }),
+      queryTimeoutMs: intFromEnv(env, 'DB_PROXY_QUERY_TIMEOUT_MS', 5000, { min: 100 }),
+      redisCommandTimeoutMs: intFromEnv(env, 'DB_PROXY_REDIS_TIMEOUT_MS', 2000, { min: 50 }),
+      logLevel,
+    },
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,68 @@
+import pino from 'pino';
+import type { Logger } from 'pino';
+import type { HandlerContext } from './handlers/types.ts';
+import { Mysql } from './storage/mysql.ts';
+import { createRedis } from './storage/redis.ts';
+import { parseShardMap } from './storage/shard-map.ts';
+
+/** What a worker needs to build its own connections (plain data: it crosses threads). */
+export interface StorageConfig {
+  mysqlUrl: string;
+  redisUrl: string;
+  redisKeyPrefix: string;
+  shards: number;
+  /** SHARD_MAP text; empty puts every shard on mysqlUrl. */
+  shardMap: string;
+  mysqlConnections: number;
+  mysqlQueueLimit: number;
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+  redisCommandTimeoutMs: number;
+  logLevel: string;
+}
+
+export interface OwnedContext extends HandlerContext {
+  close(): Promise<void>;
+}
+
+/** Opens one set of connections (one per worker, or one for inline mode). */
+export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
+  const mysql = new Mysql(parseShardMap(cfg.mysqlUrl, cfg.shards, cfg.shardMap), {
+    connectionLimit: cfg.mysqlConnections,
+    queueLimit: cfg.mysqlQueueLimit,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    queryTimeoutMs: cfg.queryTimeoutMs,
+  });
+  const redis = createRedis({
+    url: cfg.redisUrl,
+    keyPrefix: cfg.redisKeyPrefix,
+    commandTimeoutMs: cfg.redisCommandTimeoutMs,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+  });
+  return {
+    mysql,
+    redis,
+    shards: cfg.shards,
+    log: log ?? pino({ level: cfg.logLevel }).child({ proc: 'db-proxy-worker' }),
+    now: () => Math.floor(Date.now() / 1000),
+    async close() {
+      redis.disconnect();
+      await mysql.close();
+    },
+  };
+}
+
+/** Waits (bounded) until Redis is connected, so the first requests do not fail needlessly. */
+export async function whenRedisReady(ctx: HandlerContext, timeoutMs: number): Promise<void> {
+  if (ctx.redis.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    ctx.redis.once('ready', done);
+    function done(): void {
+      clearTimeout(timer);
+      ctx.redis.off('ready', done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import type { Row } from './message-insert.ts';
+import type { HandlerContext } from './types.ts';
+
+const SESSION_SINGLE = 1;
+const SESSION_GROUP = 2;
+
+/**
+ * Recent sessions of stored messages: both sides of a one-to-one chat, the
+ * sender of a group message (TeamTalk's rule). One upsert per batch, rows in
+ * key order so concurrent batches take locks in the same order.
+ */
+export async function touchSessions(ctx: HandlerContext, rows: readonly Row[], now: number): Promise<void> {
+  if (rows.length === 0) return;
+  const keys = new Map<string, [number, number, number]>();
+  const groups = new Set<number>();
+  for (const r of rows) {
+    if (r.group) {
+      keys.set(`${r.fromId}:${r.toId}:2`, [r.fromId, r.toId, SESSION_GROUP]);
+      groups.add(r.toId);
+    } else {
+      keys.set(`${r.fromId}:${r.toId}:1`, [r.fromId, r.toId, SESSION_SINGLE]);
+      keys.set(`${r.toId}:${r.fromId}:1`, [r.toId, r.fromId, SESSION_SINGLE]);
+    }
+  }
+  const list = [...keys.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+  try {
+    await withDeadlockRetry(() =>
+      ctx.mysql.query(
+        ctx.mysql.main,
+        `INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) VALUES ${list
+          .map(() => '(?, ?, ?, 0, ?, ?)')
+          .join(', ')} ON DUPLICATE KEY UPDATE status = 0, updated = VALUES(updated)`,
+        list.flatMap(([u, p, t]) => [u, p, t, now, now]),
+      ),
+    );
+    if (groups.size > 0) {
+      const ids = [...groups].sort((a, b) => a - b);
+      await ctx.mysql.query(ctx.mysql.main, `UPDATE IMGroup SET lastChated = ? WHERE id IN (${ids.map(() => '?').join(', ')})`, [now, ...ids]);
+    }
+  } catch (err) {
+    // The messages are committed; a stale session list is not worth refusing them.
+    ctx.log.warn({ err }, 'recent session update failed');
+  }
+}
+
+async function withDeadlockRetry<T>(fn: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const errno = (err as { cause?: { errno?: number } }).cause?.errno;
+      if (i >= tries || (errno !== 1213 && errno !== 1205)) throw err;
+    }
+  }
+}
+
+/**
+ * Group counters, TeamTalk's scheme: `{groupId}_im_group_msg` count is the
+ * group total; `{userId}_{groupId}_im_user_group` count is what that member
+ * has read. A sender has read everything up to its own last message.
+ */
+const GROUP_BUMP = `
+local total = redis.call('HINCRBY', KEYS[1], 'count', ARGV[1])
+local n = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], 'count', total - n + tonumber(ARGV[i]))
+end
+return total
+`;
+
+interface CounterRedis extends Redis {
+  groupBump(...args: (string | number)[]): Promise<number>;
+}
+
+/** Unread counters of stored messages: one HINCRBY per (receiver, sender) pair, one script per group. */
+export async function bumpCounters(ctx: HandlerContext, rows: readonly Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const redis = ctx.redis as CounterRedis;
+  if (typeof redis.groupBump !== 'function') ctx.redis.defineCommand('groupBump', { lua: GROUP_BUMP });
+  const single = new Map<string, [number, number, number]>();
+  const groups = new Map<number, { n: number; lastBy: Map<number, number> }>();
+  for (const r of rows) {
+    if (r.group) {
+      let g = groups.get(r.toId);
+      if (!g) groups.set(r.toId, (g = { n: 0, lastBy: new Map() }));
+      g.n++;
+      g.lastBy.set(r.fromId, g.n);
+    } else {
+      const key = `${r.toId}:${r.fromId}`;
+      const c = single.get(key);
+      if (c) c[2]++;
+      else single.set(key, [r.toId, r.fromId, 1]);
+    }
+  }
+  const pipe = ctx.redis.pipeline();
+  for (const [to, from, n] of single.values()) pipe.hincrby(`unread_${to}`, String(from), n);
+  for (const [groupId, g] of groups) {
+    const users = [...g.lastBy];
+    (pipe as unknown as CounterRedis).groupBump(
+      1 + users.length,
+      `${groupId}_im_group_msg`,
+      ...users.map(([u]) => `${u}_${groupId}_im_user_group`),
+      g.n,
+      ...users.map(([, pos]) => pos),
+    );
+  }
+  // The rows are committed: a Redis failure here is logged, never turned into a refusal
+  // (a refused but stored message would come back as a duplicate when the client retries).
+  try {
+    const results = await pipe.exec();
+    const failed = results?.filter(([err]) => err) ?? [];
+    if (failed.length > 0) ctx.log.error({ err: failed[0]![0], failed: failed.length }, 'unread counters not updated for stored messages');
+  } catch (err) {
+    ctx.log.error({ err, rows: rows.length }, 'unread counters not updated for stored messages');
+  }
+}

@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Mysql } from '../storage/mysql.ts';
+
+/** What a handler can reach inside a worker (or inline on the main thread). */
+export interface HandlerContext {
+  mysql: Mysql;
+  redis: Redis;
+  /** N: IMMessage_{relateId % N}, IMGroupMessage_{groupId % N}. */
+  shards: number;
+  log: Logger;
+  /** Unix time in seconds. */
+  now(): number;
+}
+
+/** One answer: the command it goes out as and the message (encoded by the runner). */
+export interface Reply {
+  commandId: number;
+  message: object;
+}
+
+/**
+ * A handler runs every request of its command id in one batch, in arrival
+ * order, and returns one entry per request: a reply, or null where TeamTalk's
+ * protocol defines no answer for the command. `fail` builds the explicit
+ * refusal used when `run` throws (storage down, bad input): every request
+ * that has an answer in the protocol gets one.
+ */
+export interface Handler<Req = unknown> {
+  commandId: number;
+  run(ctx: HandlerContext, reqs: Req[]): Promise<(Reply | null)[]>;
+  fail(req: Req, err: unknown): Reply | null;
+}
+
+/** A handler that treats each request on its own, running a batch concurrently. */
+export function perRequest<Req>(
+  commandId: number,
+  one: (ctx: HandlerContext, req: Req) => Promise<Reply | null>,
+  fail: (req: Req, err: unknown) => Reply | null,
+): Handler<Req> {
+  return {
+    commandId,
+    fail,
+    async run(ctx, reqs) {
+      const settled = await Promise.allSettled(reqs.map((r) => one(ctx, r)));
+      return settled.map((s, i) => {
+        if (s.status === 'fulfilled') return s.value;
+        ctx.log.warn({ err: s.reason, commandId }, 'request failed');
+        return fail(reqs[i]!, s.reason);
+      });
+    },
+  };
+}
+
+/** Command id → handler. */
+export type Registry = ReadonlyMap<number, Handler<never>>;

@@ -1,0 +1,33 @@
+/**
+ * db-proxy: `npm run db-proxy`. Reads its settings from the environment
+ * (see README, Configuration), serves until SIGINT/SIGTERM, then shuts down
+ * gracefully: every request already read is answered before exit.
+ */
+import pino from 'pino';
+import { loadConfig } from './config.ts';
+import { startDbProxy } from './db-proxy.ts';
+
+const config = loadConfig(process.env);
+const log = pino({ level: config.logLevel }).child({ proc: 'db-proxy', instance: process.pid });
+
+const proxy = await startDbProxy(config, log);
+log.info({ address: proxy.address, workers: config.workers, shards: config.storage.shards }, 'db-proxy listening');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    proxy.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

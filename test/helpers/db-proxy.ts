@@ -1,0 +1,43 @@
+/** Starts an in-process db-proxy on a test database, for cross-module tests. */
+import pino from 'pino';
+import { loadConfig } from '../../db-proxy/config.ts';
+import { startDbProxy, type RunningDbProxy } from '../../db-proxy/db-proxy.ts';
+import { PduClient } from '../../proto/client.ts';
+import { createTestStorage, type TestStorage } from './storage.ts';
+
+export interface DbProxyFixture {
+  proxy: RunningDbProxy;
+  storage: TestStorage;
+  connect(): Promise<PduClient>;
+  close(): Promise<void>;
+}
+
+export async function startTestDbProxy(env: Record<string, string> = {}, storage?: TestStorage): Promise<DbProxyFixture> {
+  const own = storage ?? (await createTestStorage());
+  const config = loadConfig({
+    MYSQL_URL: own.mysqlUrl,
+    REDIS_URL: own.redisUrl,
+    REDIS_KEY_PREFIX: own.keyPrefix,
+    SHARDS: String(own.shards),
+    DB_PROXY_PORT: '0',
+    DB_PROXY_WORKERS: '1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  const proxy = await startDbProxy(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  const clients: PduClient[] = [];
+  return {
+    proxy,
+    storage: own,
+    async connect() {
+      const c = await PduClient.connect({ port: proxy.address.port, heartbeatIntervalMs: 0, requestTimeoutMs: 5000 });
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.destroy();
+      await proxy.close();
+      if (!storage) await own.cleanup();
+    },
+  };
+}

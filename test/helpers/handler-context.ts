@@ -1,0 +1,42 @@
+/**
+ * A db-proxy HandlerContext on a fresh test database and Redis key prefix,
+ * for tests that call handlers directly (no sockets, no workers).
+ */
+import pino from 'pino';
+import { createContext, whenRedisReady, type OwnedContext } from '../../db-proxy/context.ts';
+import { createTestStorage, type TestStorage, type TestStorageOptions } from './storage.ts';
+
+export interface HandlerTestContext {
+  ctx: OwnedContext;
+  storage: TestStorage;
+  close(): Promise<void>;
+}
+
+export async function createHandlerContext(opts: TestStorageOptions = {}): Promise<HandlerTestContext> {
+  const storage = await createTestStorage(opts);
+  const ctx = createContext(
+    {
+      mysqlUrl: storage.mysqlUrl,
+      redisUrl: storage.redisUrl,
+      redisKeyPrefix: storage.keyPrefix,
+      shards: storage.shards,
+      shardMap: '',
+      mysqlConnections: 4,
+      mysqlQueueLimit: 1000,
+      connectTimeoutMs: 2000,
+      queryTimeoutMs: 5000,
+      redisCommandTimeoutMs: 2000,
+      logLevel: 'silent',
+    },
+    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  );
+  await whenRedisReady(ctx, 2000);
+  return {
+    ctx,
+    storage,
+    async close() {
+      await ctx.close();
+      await storage.cleanup();
+    },
+  };
+}
