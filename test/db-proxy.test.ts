@@ -136,7 +136,8 @@ test('graceful close answers everything it has read and tells links to stop', as
       (reason: unknown) => ({ status: 'rejected' as const, reason }),
     ),
   );
-  await new Promise((r) => setTimeout(r, 5));
+  // Close once the proxy is surely mid-stream: the first answer is back, the rest in flight.
+  await Promise.race(pending);
   await fx.proxy.close();
   assert.equal(await stop, Cid.CID_OTHER_STOP_RECV_PACKET);
   // What was read is answered; what was still unread gets no answer and is not stored.
