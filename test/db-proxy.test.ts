@@ -6,6 +6,8 @@ import type { PduClient } from '../proto/client.ts';
 import { Cid } from '../proto/commands.ts';
 import { HEADER_LENGTH, encodePdu } from '../proto/header.ts';
 import { startTestDbProxy } from './helpers/db-proxy.ts';
+import { createTestStorage } from './helpers/storage.ts';
+import { TcpRelay } from './helpers/tcp-relay.ts';
 
 interface MsgAnswer {
   msgId: number;
@@ -169,3 +171,35 @@ test('storage down: requests fail fast with an answer', async (t) => {
   assert.equal((await send(c, 1, 2, 'no redis')).msgId, 0);
   assert.ok(Date.now() - started < 3000);
 });
+
+for (const which of ['Redis', 'MySQL'] as const) {
+  test(`${which} goes away and comes back: failures are answered fast, then it recovers alone`, async (t) => {
+    const storage = await createTestStorage();
+    const url = new URL(which === 'Redis' ? storage.redisUrl : storage.mysqlUrl);
+    const relay = new TcpRelay({ host: url.hostname, port: Number(url.port) });
+    url.port = String(await relay.start());
+    const fx = await startTestDbProxy(
+      { [which === 'Redis' ? 'REDIS_URL' : 'MYSQL_URL']: url.toString(), DB_PROXY_QUERY_TIMEOUT_MS: '1000', DB_PROXY_CONNECT_TIMEOUT_MS: '500', DB_PROXY_REDIS_TIMEOUT_MS: '500' },
+      storage,
+    );
+    t.after(async () => {
+      await fx.close();
+      await relay.stop();
+      await storage.cleanup();
+    });
+    const c = await fx.connect();
+    const first = await send(c, 1, 2, 'before');
+    assert.ok(first.msgId > 0);
+    await relay.stop();
+    const started = Date.now();
+    assert.equal((await send(c, 1, 2, 'while away')).msgId, 0);
+    assert.ok(Date.now() - started < 3000, 'answered within a bounded time');
+    await relay.start();
+    let after = 0;
+    for (let i = 0; i < 50 && after === 0; i++) {
+      after = (await send(c, 1, 2, 'after')).msgId;
+      if (after === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(after > first.msgId, 'recovered without a restart, ids still increasing');
+  });
+}
