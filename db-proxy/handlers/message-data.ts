@@ -31,7 +31,7 @@ function answer(req: MsgData, msgId: number): Reply {
 /**
  * CID_MSG_DATA, group commit: one batch of messages (any conversations, in
  * arrival order) becomes one relation lookup, one id allocation round, one
- * multi-row INSERT per shard table, one session upsert and one Redis
+ * multi-row INSERT per shard table (beside one session upsert) and one Redis
  * pipeline for the counters. A message is answered with its msg id only
  * after its row is committed; anything else is answered with msg_id 0.
  */
@@ -68,9 +68,11 @@ export const msgData: Handler<MsgData> = {
       const firstId = last[k]! - c.id.count + 1;
       c.idx.forEach((i, j) => rows.push(toRow(reqs[i]!, i, c.id.id, firstId + j, now)));
     });
-    const stored = await insertRows(ctx, rows);
+    // Sessions are bookkeeping, not the message: their upsert runs beside the
+    // inserts (one commit wait, not two); counters only count committed rows.
+    const [stored] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now)]);
     const storedRows = rows.filter((r) => stored.has(r.index));
-    await Promise.all([touchSessions(ctx, storedRows, now), bumpCounters(ctx, storedRows)]);
+    await bumpCounters(ctx, storedRows);
     const msgIds = new Map(storedRows.map((r) => [r.index, r.msgId]));
     return reqs.map((r, i) => answer(r, msgIds.get(i) ?? 0));
   },
