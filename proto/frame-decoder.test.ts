@@ -3,18 +3,8 @@ import assert from 'node:assert/strict';
 import { ErrorCode, isImError } from '../common/errors.ts';
 import { FrameDecoder } from './frame-decoder.ts';
 import { HEADER_LENGTH, encodePdu, readHeader, type Pdu } from './header.ts';
+import { rng } from '../test/helpers/rng.ts';
 
-/** A small deterministic PRNG (mulberry32) so fuzz failures reproduce from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function samplePdus(count: number, rand = rng(1)): Buffer[] {
   const out: Buffer[] = [];

@@ -5,6 +5,7 @@ import { isImError } from '../common/errors.ts';
 import { ALL_COMMANDS, Cid, decodeBody, encodeBody } from './commands.ts';
 import { IM, type MessageClass } from './messages.ts';
 import { allTypes, loadProtoRoot } from './reflection.ts';
+import { rng } from '../test/helpers/rng.ts';
 
 const root = loadProtoRoot();
 const { messages } = allTypes(root);
@@ -115,17 +116,6 @@ test('missing required fields, unknown enums and unknown ids are rejected', () =
   }
 });
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 test('truncated and garbage bodies give IM_ERR_BAD_BODY and nothing else', () => {
   const valid = ALL_COMMANDS.map((def) => ({ def, bytes: encodeBody(def.id, sample(root.lookupType(def.messageName ?? ''))) }));
