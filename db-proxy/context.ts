@@ -1,5 +1,8 @@
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { withMarkRead } from './handlers/group-members.ts';
+import { withGroupBump } from './handlers/message-effects.ts';
+import { withAlloc } from './handlers/msg-ids.ts';
 import type { HandlerContext } from './handlers/types.ts';
 import { Mysql } from './storage/mysql.ts';
 import { createRedis } from './storage/redis.ts';
@@ -39,6 +42,11 @@ export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
     commandTimeoutMs: cfg.redisCommandTimeoutMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
   });
+  // Scripts are defined before any command is sent: defining one while an
+  // auto-pipeline is open breaks that pipeline.
+  withAlloc(redis);
+  withGroupBump(redis);
+  withMarkRead(redis);
   return {
     mysql,
     redis,

@@ -73,11 +73,16 @@ interface CounterRedis extends Redis {
   groupBump(...args: (string | number)[]): Promise<number>;
 }
 
+/** Defines the group counter script on `redis` (once; context creation does it up front). */
+export function withGroupBump(redis: Redis): Redis {
+  if (typeof (redis as CounterRedis).groupBump !== 'function') redis.defineCommand('groupBump', { lua: GROUP_BUMP });
+  return redis;
+}
+
 /** Unread counters of stored messages: one HINCRBY per (receiver, sender) pair, one script per group. */
 export async function bumpCounters(ctx: HandlerContext, rows: readonly Row[]): Promise<void> {
   if (rows.length === 0) return;
-  const redis = ctx.redis as CounterRedis;
-  if (typeof redis.groupBump !== 'function') ctx.redis.defineCommand('groupBump', { lua: GROUP_BUMP });
+  withGroupBump(ctx.redis);
   const single = new Map<string, [number, number, number]>();
   const groups = new Map<number, { n: number; lastBy: Map<number, number> }>();
   for (const r of rows) {

@@ -21,7 +21,8 @@ interface AllocRedis extends Redis {
   allocMsgIds(key: string, count: number, seed: string): Promise<number>;
 }
 
-function withAlloc(redis: Redis): AllocRedis {
+/** Defines the allocation script on `redis` (once; context creation does it up front). */
+export function withAlloc(redis: Redis): AllocRedis {
   const r = redis as AllocRedis;
   if (typeof r.allocMsgIds !== 'function') redis.defineCommand('allocMsgIds', { numberOfKeys: 1, lua: ALLOC });
   return r;

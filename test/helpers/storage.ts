@@ -16,7 +16,10 @@ import type { Pool } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { urlFromEnv } from '../../common/config.ts';
 import { migrate } from '../../schema/migrate.ts';
+import { deleteKeys } from '../../scripts/redis-keys.ts';
 import { runningStack } from '../../scripts/stack.ts';
+
+export { deleteKeys };
 
 export interface TestStorage {
   /** Name of the private database. */
@@ -96,21 +99,4 @@ export async function createTestStorage(opts: TestStorageOptions = {}): Promise<
     await deleteKeys(redisUrl, keyPrefix);
   };
   return { database, mysqlUrl, pool, redisUrl, keyPrefix, redis, shards, cleanup };
-}
-
-/** Deletes every key starting with prefix (SCAN, then DEL in batches). */
-export async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
 }
