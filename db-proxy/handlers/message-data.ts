@@ -2,7 +2,7 @@ import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import { allocateMsgIds, type IdRequest } from './msg-ids.ts';
 import { relationIds, pairKey } from './relations.ts';
-import { bumpCounters, touchSessions } from './message-effects.ts';
+import { countRows, touchSessions, uncountRows } from './message-effects.ts';
 import { insertRows, type Row } from './message-insert.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
 
@@ -30,9 +30,10 @@ function answer(req: MsgData, msgId: number): Reply {
 
 /**
  * CID_MSG_DATA, group commit: one batch of messages (any conversations, in
- * arrival order) becomes one relation lookup, one id allocation round, one
- * multi-row INSERT per shard table (beside one session upsert) and one Redis
- * pipeline for the counters. A message is answered with its msg id only
+ * arrival order) becomes one relation lookup, one id allocation round, and
+ * then, side by side, one multi-row INSERT per shard table, one session
+ * upsert and one Redis pipeline for the counters. A message is answered with
+ * its msg id only
  * after its row is committed; anything else is answered with msg_id 0.
  */
 export const msgData: Handler<MsgData> = {
@@ -68,11 +69,11 @@ export const msgData: Handler<MsgData> = {
       const firstId = last[k]! - c.id.count + 1;
       c.idx.forEach((i, j) => rows.push(toRow(reqs[i]!, i, c.id.id, firstId + j, now)));
     });
-    // Sessions are bookkeeping, not the message: their upsert runs beside the
-    // inserts (one commit wait, not two); counters only count committed rows.
-    const [stored] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now)]);
+    // Sessions and counters run beside the inserts: the answer waits for one
+    // commit and no extra round trip. Counts of rows that failed are taken back.
+    const [stored] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows)]);
     const storedRows = rows.filter((r) => stored.has(r.index));
-    await bumpCounters(ctx, storedRows);
+    if (storedRows.length < rows.length) await uncountRows(ctx, rows.filter((r) => !stored.has(r.index)));
     const msgIds = new Map(storedRows.map((r) => [r.index, r.msgId]));
     return reqs.map((r, i) => answer(r, msgIds.get(i) ?? 0));
   },
