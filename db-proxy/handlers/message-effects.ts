@@ -6,37 +6,64 @@ const SESSION_SINGLE = 1;
 const SESSION_GROUP = 2;
 
 /**
+ * Sessions and groups this worker already stamped in the current second:
+ * stamping them again would write the same `updated`. Bounded; cleared when
+ * full. (A session removed and messaged again within the same second stays
+ * hidden until its next message: `updated` has one-second resolution anyway.)
+ */
+const stamped = new Map<string, number>();
+const STAMPED_MAX = 100_000;
+
+function fresh(key: string, now: number): boolean {
+  return stamped.get(key) !== now;
+}
+
+function stamp(keys: Iterable<string>, now: number): void {
+  if (stamped.size > STAMPED_MAX) stamped.clear();
+  for (const k of keys) stamped.set(k, now);
+}
+
+/**
  * Recent sessions of stored messages: both sides of a one-to-one chat, the
  * sender of a group message (TeamTalk's rule). One upsert per batch, rows in
- * key order so concurrent batches take locks in the same order.
+ * key order so concurrent batches take locks in the same order; sessions
+ * already stamped this second are skipped.
  */
 export async function touchSessions(ctx: HandlerContext, rows: readonly Row[], now: number): Promise<void> {
-  if (rows.length === 0) return;
   const keys = new Map<string, [number, number, number]>();
   const groups = new Set<number>();
+  const add = (u: number, p: number, t: number): void => {
+    const k = `${u}:${p}:${t}`;
+    if (fresh(k, now)) keys.set(k, [u, p, t]);
+  };
   for (const r of rows) {
     if (r.group) {
-      keys.set(`${r.fromId}:${r.toId}:2`, [r.fromId, r.toId, SESSION_GROUP]);
-      groups.add(r.toId);
+      add(r.fromId, r.toId, SESSION_GROUP);
+      if (fresh(`g${r.toId}`, now)) groups.add(r.toId);
     } else {
-      keys.set(`${r.fromId}:${r.toId}:1`, [r.fromId, r.toId, SESSION_SINGLE]);
-      keys.set(`${r.toId}:${r.fromId}:1`, [r.toId, r.fromId, SESSION_SINGLE]);
+      add(r.fromId, r.toId, SESSION_SINGLE);
+      add(r.toId, r.fromId, SESSION_SINGLE);
     }
   }
+  if (keys.size === 0 && groups.size === 0) return;
   const list = [...keys.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
   try {
-    await withDeadlockRetry(() =>
-      ctx.mysql.query(
-        ctx.mysql.main,
-        `INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) VALUES ${list
-          .map(() => '(?, ?, ?, 0, ?, ?)')
-          .join(', ')} ON DUPLICATE KEY UPDATE status = 0, updated = VALUES(updated)`,
-        list.flatMap(([u, p, t]) => [u, p, t, now, now]),
-      ),
-    );
+    if (list.length > 0) {
+      await withDeadlockRetry(() =>
+        ctx.mysql.query(
+          ctx.mysql.main,
+          `INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) VALUES ${list
+            .map(() => '(?, ?, ?, 0, ?, ?)')
+            .join(', ')} ON DUPLICATE KEY UPDATE status = 0, updated = VALUES(updated)`,
+          list.flatMap(([u, p, t]) => [u, p, t, now, now]),
+        ),
+      );
+      stamp(keys.keys(), now);
+    }
     if (groups.size > 0) {
       const ids = [...groups].sort((a, b) => a - b);
       await ctx.mysql.query(ctx.mysql.main, `UPDATE IMGroup SET lastChated = ? WHERE id IN (${ids.map(() => '?').join(', ')})`, [now, ...ids]);
+      stamp(ids.map((g) => `g${g}`), now);
     }
   } catch (err) {
     // The messages are committed; a stale session list is not worth refusing them.

@@ -9,22 +9,28 @@ import type { Mysql } from '../storage/mysql.ts';
  * from the largest msgId stored in MySQL before it is incremented.
  */
 const ALLOC = `
-local v = redis.call('GET', KEYS[1])
-if not v then
-  if ARGV[2] == '' then return -1 end
-  redis.call('SET', KEYS[1], ARGV[2])
+local out = {}
+for i = 1, #KEYS do
+  local count = ARGV[2 * i - 1]
+  local seed = ARGV[2 * i]
+  local v = redis.call('GET', KEYS[i])
+  if not v and seed ~= '' then
+    redis.call('SET', KEYS[i], seed)
+    v = seed
+  end
+  if v then out[i] = redis.call('INCRBY', KEYS[i], count) else out[i] = -1 end
 end
-return redis.call('INCRBY', KEYS[1], ARGV[1])
+return out
 `;
 
 interface AllocRedis extends Redis {
-  allocMsgIds(key: string, count: number, seed: string): Promise<number>;
+  allocMsgIds(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
 }
 
 /** Defines the allocation script on `redis` (once; context creation does it up front). */
 export function withAlloc(redis: Redis): AllocRedis {
   const r = redis as AllocRedis;
-  if (typeof r.allocMsgIds !== 'function') redis.defineCommand('allocMsgIds', { numberOfKeys: 1, lua: ALLOC });
+  if (typeof r.allocMsgIds !== 'function') redis.defineCommand('allocMsgIds', { lua: ALLOC });
   return r;
 }
 
@@ -35,16 +41,26 @@ export interface IdRequest {
   count: number;
 }
 
-/** Reserves `count` ids for each conversation; returns the last id of each range, in input order. */
+/**
+ * Reserves `count` ids for each conversation; returns the last id of each
+ * range, in input order. One script call for the whole batch; a second one,
+ * with seeds read from MySQL, only for counters Redis has lost.
+ */
 export async function allocateMsgIds(ctx: HandlerContext, reqs: readonly IdRequest[]): Promise<number[]> {
+  if (reqs.length === 0) return [];
   const redis = withAlloc(ctx.redis);
-  const first = await Promise.all(reqs.map((r) => redis.allocMsgIds(keyOf(r), r.count, '')));
+  const first = await alloc(redis, reqs, reqs.map(() => ''));
   const missing = first.map((v, i) => (v < 0 ? i : -1)).filter((i) => i >= 0);
   if (missing.length === 0) return first;
   const seeds = await Promise.all(missing.map((i) => maxStoredMsgId(ctx.mysql, ctx.shards, reqs[i]!)));
-  const seeded = await Promise.all(missing.map((i, j) => redis.allocMsgIds(keyOf(reqs[i]!), reqs[i]!.count, String(seeds[j]))));
+  const seeded = await alloc(redis, missing.map((i) => reqs[i]!), seeds.map(String));
   missing.forEach((i, j) => (first[i] = seeded[j]!));
   return first;
+}
+
+async function alloc(redis: AllocRedis, reqs: readonly IdRequest[], seeds: readonly string[]): Promise<number[]> {
+  const out = await redis.allocMsgIds(reqs.length, ...reqs.map(keyOf), ...reqs.flatMap((r, i) => [r.count, seeds[i]!]));
+  return out.map(Number);
 }
 
 function keyOf(r: IdRequest): string {

@@ -49,6 +49,33 @@ export class Mysql {
     }
   }
 
+  /**
+   * Runs `fn` on one connection of `pool`. A connection whose `fn` failed is
+   * destroyed rather than returned: it may hold an open transaction.
+   */
+  async withConnection<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    let conn: PoolConnection;
+    try {
+      conn = await pool.getConnection();
+    } catch (err) {
+      throw storageError(err);
+    }
+    try {
+      const out = await fn(conn);
+      conn.release();
+      return out;
+    } catch (err) {
+      conn.destroy();
+      throw storageError(err);
+    }
+  }
+
+  /** A query on a connection held by the caller, with the usual time bound. */
+  async queryOn<T = unknown>(conn: PoolConnection, sql: string, params: unknown[] = []): Promise<T> {
+    const [rows] = await conn.query({ sql, values: params, timeout: this.opts.queryTimeoutMs });
+    return rows as T;
+  }
+
   /** Runs `fn` in one transaction on a connection of `pool`. */
   async transaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
     let conn: PoolConnection;
@@ -87,6 +114,9 @@ export class Mysql {
         enableKeepAlive: true,
         charset: 'utf8mb4_general_ci',
         supportBigNumbers: true,
+        // Lets a batch send START TRANSACTION; INSERT...; COMMIT as one round
+        // trip. Values are always bound, never spliced into the text.
+        multipleStatements: true,
         bigNumberStrings: false,
       });
       // A dead server must not crash the process; errors surface per query.
