@@ -15,6 +15,8 @@ export const ServiceId = {
   SID_SWITCH_SERVICE: 0x06,
   SID_OTHER: 0x07,
   SID_INTERNAL: 0x08,
+  /** Our extensions (proto/IM.Ext.proto); TeamTalk has no service 0x0a. */
+  SID_EXT: 0x0a,
 } as const;
 
 export type ServiceIdName = keyof typeof ServiceId;
@@ -124,6 +126,9 @@ export const Cid = {
   CID_OTHER_FILE_TRANSFER_RSP: 0x0732,
   CID_OTHER_FILE_SERVER_IP_REQ: 0x0733,
   CID_OTHER_FILE_SERVER_IP_RSP: 0x0734,
+  // ExtCmdID (IM.Ext: our extensions)
+  CID_EXT_ROUTE_TO_USERS: 0x0a01,
+  CID_EXT_KICK_CONN: 0x0a02,
 } as const;
 
 export type CidName = keyof typeof Cid;

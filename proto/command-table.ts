@@ -22,7 +22,7 @@ function row<M extends MessageClass | null>(message: M, responseId: number | nul
   return note === undefined ? { message, responseId } : { message, responseId, note };
 }
 
-const { Login: L, Buddy: B, Message: M, Group: G, File: F, SwitchService: S, Other: O, Server: V } = IM;
+const { Login: L, Buddy: B, Message: M, Group: G, File: F, SwitchService: S, Other: O, Server: V, Ext: X } = IM;
 
 export const COMMAND_TABLE = {
   // --- login (0x01) ---
@@ -138,6 +138,9 @@ export const COMMAND_TABLE = {
   [Cid.CID_OTHER_FILE_TRANSFER_RSP]: row(V.IMFileTransferRsp),
   [Cid.CID_OTHER_FILE_SERVER_IP_REQ]: row(V.IMFileServerIPReq, Cid.CID_OTHER_FILE_SERVER_IP_RSP),
   [Cid.CID_OTHER_FILE_SERVER_IP_RSP]: row(V.IMFileServerIPRsp),
+  // --- our extensions (0x0a, proto/IM.Ext.proto) ---
+  [Cid.CID_EXT_ROUTE_TO_USERS]: row(X.IMRouteToUsers, null, 'access-server <-> route-server: deliver to these users'),
+  [Cid.CID_EXT_KICK_CONN]: row(X.IMKickConn, null, 'access-server <-> route-server: kick one connection'),
 } as const satisfies Record<CidValue, CommandRow>;
 
 export type CommandTable = typeof COMMAND_TABLE;

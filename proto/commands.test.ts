@@ -10,18 +10,23 @@ import { allTypes, loadProtoRoot } from './reflection.ts';
 
 const root = loadProtoRoot();
 const { messages, enums } = allTypes(root);
-const cmdEnums = enums.filter((e) => e.parent?.fullName === '.IM.BaseDefine' && e.name.endsWith('CmdID'));
+const cmdEnums = enums.filter((e) => (e.parent?.fullName === '.IM.BaseDefine' || e.parent?.fullName === '.IM.Ext') && e.name.endsWith('CmdID'));
+/** TeamTalk's own protocol, without our extensions (IM.Ext). */
+const isTeamTalk = (t: protobuf.ReflectionObject): boolean => !t.fullName.startsWith('.IM.Ext.');
 const reflectedCids = new Map<string, number>(cmdEnums.flatMap((e) => Object.entries(e.values)));
 
-test('counts', () => {
-  const enumValues = enums.reduce((n, e) => n + Object.keys(e.values).length, 0);
-  console.log(`messages=${messages.length} enums=${enums.length} enumValues=${enumValues} commandIds=${reflectedCids.size}`);
-  assert.equal(messages.length, 110);
-  assert.equal(enums.length, 23);
+test('counts: all of TeamTalk, plus our extensions', () => {
+  const tt = { messages: messages.filter(isTeamTalk), enums: enums.filter(isTeamTalk) };
+  const enumValues = tt.enums.reduce((n, e) => n + Object.keys(e.values).length, 0);
+  const ttCids = ALL_COMMANDS.filter((c) => c.serviceId !== ServiceId.SID_EXT);
+  console.log(`TeamTalk: messages=${tt.messages.length} enums=${tt.enums.length} enumValues=${enumValues} commandIds=${ttCids.length}`);
+  assert.equal(tt.messages.length, 110);
+  assert.equal(tt.enums.length, 23);
   assert.equal(enumValues, 158);
-  assert.equal(reflectedCids.size, 95);
-  assert.equal(cmdEnums.length, 7);
-  assert.equal(ALL_COMMANDS.length, 95);
+  assert.equal(ttCids.length, 95);
+  assert.equal(cmdEnums.length, 8);
+  assert.equal(reflectedCids.size, 97);
+  assert.equal(ALL_COMMANDS.length, 97);
 });
 
 test('every CID_* enum value has a table entry and vice versa', () => {
@@ -40,7 +45,10 @@ test('every CID_* enum value has a table entry and vice versa', () => {
 
 test('service ids', () => {
   const sid = root.lookupEnum('IM.BaseDefine.ServiceID').values;
-  assert.deepEqual({ ...ServiceId }, { ...sid });
+  const { SID_EXT, ...teamTalkServices } = ServiceId;
+  assert.deepEqual(teamTalkServices, { ...sid });
+  assert.equal(SID_EXT, 0x0a, 'our extensions take a service id TeamTalk does not use');
+  assert.ok(!Object.values(sid).includes(SID_EXT));
   const known = new Set<number>(Object.values(ServiceId));
   for (const c of ALL_COMMANDS) {
     assert.equal(c.serviceId, c.id >> 8, c.name);

@@ -4335,6 +4335,252 @@ export namespace IM {
         }
     }
 
+    /** Namespace Ext. */
+    namespace Ext {
+
+        /** ExtCmdID enum. */
+        enum ExtCmdID {
+            CID_EXT_ROUTE_TO_USERS = 2561,
+            CID_EXT_KICK_CONN = 2562
+        }
+
+        /** Properties of a IMRouteToUsers. */
+        interface IIMRouteToUsers {
+
+            /** IMRouteToUsers userIds */
+            userIds?: (number[]|null);
+
+            /** IMRouteToUsers commandId */
+            commandId: number;
+
+            /** IMRouteToUsers pduBody */
+            pduBody: Uint8Array;
+
+            /** IMRouteToUsers originServer */
+            originServer?: (string|null);
+        }
+
+        /** Represents a IMRouteToUsers. */
+        class IMRouteToUsers implements IIMRouteToUsers {
+
+            /**
+             * Constructs a new IMRouteToUsers.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMRouteToUsers);
+
+            /** IMRouteToUsers userIds. */
+            public userIds: number[];
+
+            /** IMRouteToUsers commandId. */
+            public commandId: number;
+
+            /** IMRouteToUsers pduBody. */
+            public pduBody: Uint8Array;
+
+            /** IMRouteToUsers originServer. */
+            public originServer: string;
+
+            /**
+             * Creates a new IMRouteToUsers instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMRouteToUsers instance
+             */
+            public static create(properties?: IM.Ext.IIMRouteToUsers): IM.Ext.IMRouteToUsers;
+
+            /**
+             * Encodes the specified IMRouteToUsers message. Does not implicitly {@link IM.Ext.IMRouteToUsers.verify|verify} messages.
+             * @param message IMRouteToUsers message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMRouteToUsers, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMRouteToUsers message, length delimited. Does not implicitly {@link IM.Ext.IMRouteToUsers.verify|verify} messages.
+             * @param message IMRouteToUsers message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMRouteToUsers, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMRouteToUsers message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMRouteToUsers
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMRouteToUsers;
+
+            /**
+             * Decodes a IMRouteToUsers message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMRouteToUsers
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMRouteToUsers;
+
+            /**
+             * Verifies a IMRouteToUsers message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMRouteToUsers message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMRouteToUsers
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMRouteToUsers;
+
+            /**
+             * Creates a plain object from a IMRouteToUsers message. Also converts values to other types if specified.
+             * @param message IMRouteToUsers
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMRouteToUsers, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMRouteToUsers to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMRouteToUsers
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMKickConn. */
+        interface IIMKickConn {
+
+            /** IMKickConn userId */
+            userId: number;
+
+            /** IMKickConn clientType */
+            clientType: number;
+
+            /** IMKickConn serverId */
+            serverId: string;
+
+            /** IMKickConn connId */
+            connId: number;
+
+            /** IMKickConn reason */
+            reason: number;
+        }
+
+        /** Represents a IMKickConn. */
+        class IMKickConn implements IIMKickConn {
+
+            /**
+             * Constructs a new IMKickConn.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMKickConn);
+
+            /** IMKickConn userId. */
+            public userId: number;
+
+            /** IMKickConn clientType. */
+            public clientType: number;
+
+            /** IMKickConn serverId. */
+            public serverId: string;
+
+            /** IMKickConn connId. */
+            public connId: number;
+
+            /** IMKickConn reason. */
+            public reason: number;
+
+            /**
+             * Creates a new IMKickConn instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMKickConn instance
+             */
+            public static create(properties?: IM.Ext.IIMKickConn): IM.Ext.IMKickConn;
+
+            /**
+             * Encodes the specified IMKickConn message. Does not implicitly {@link IM.Ext.IMKickConn.verify|verify} messages.
+             * @param message IMKickConn message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMKickConn, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMKickConn message, length delimited. Does not implicitly {@link IM.Ext.IMKickConn.verify|verify} messages.
+             * @param message IMKickConn message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMKickConn, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMKickConn message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMKickConn
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMKickConn;
+
+            /**
+             * Decodes a IMKickConn message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMKickConn
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMKickConn;
+
+            /**
+             * Verifies a IMKickConn message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMKickConn message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMKickConn
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMKickConn;
+
+            /**
+             * Creates a plain object from a IMKickConn message. Also converts values to other types if specified.
+             * @param message IMKickConn
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMKickConn, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMKickConn to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMKickConn
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+    }
+
     /** Namespace File. */
     namespace File {
 

@@ -12305,6 +12305,716 @@ export const IM = $root.IM = (() => {
         return Buddy;
     })();
 
+    IM.Ext = (function() {
+
+        /**
+         * Namespace Ext.
+         * @memberof IM
+         * @namespace
+         */
+        const Ext = {};
+
+        /**
+         * ExtCmdID enum.
+         * @name IM.Ext.ExtCmdID
+         * @enum {number}
+         * @property {number} CID_EXT_ROUTE_TO_USERS=2561 CID_EXT_ROUTE_TO_USERS value
+         * @property {number} CID_EXT_KICK_CONN=2562 CID_EXT_KICK_CONN value
+         */
+        Ext.ExtCmdID = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[2561] = "CID_EXT_ROUTE_TO_USERS"] = 2561;
+            values[valuesById[2562] = "CID_EXT_KICK_CONN"] = 2562;
+            return values;
+        })();
+
+        Ext.IMRouteToUsers = (function() {
+
+            /**
+             * Properties of a IMRouteToUsers.
+             * @memberof IM.Ext
+             * @interface IIMRouteToUsers
+             * @property {Array.<number>|null} [userIds] IMRouteToUsers userIds
+             * @property {number} commandId IMRouteToUsers commandId
+             * @property {Uint8Array} pduBody IMRouteToUsers pduBody
+             * @property {string|null} [originServer] IMRouteToUsers originServer
+             */
+
+            /**
+             * Constructs a new IMRouteToUsers.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMRouteToUsers.
+             * @implements IIMRouteToUsers
+             * @constructor
+             * @param {IM.Ext.IIMRouteToUsers=} [properties] Properties to set
+             */
+            function IMRouteToUsers(properties) {
+                this.userIds = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMRouteToUsers userIds.
+             * @member {Array.<number>} userIds
+             * @memberof IM.Ext.IMRouteToUsers
+             * @instance
+             */
+            IMRouteToUsers.prototype.userIds = $util.emptyArray;
+
+            /**
+             * IMRouteToUsers commandId.
+             * @member {number} commandId
+             * @memberof IM.Ext.IMRouteToUsers
+             * @instance
+             */
+            IMRouteToUsers.prototype.commandId = 0;
+
+            /**
+             * IMRouteToUsers pduBody.
+             * @member {Uint8Array} pduBody
+             * @memberof IM.Ext.IMRouteToUsers
+             * @instance
+             */
+            IMRouteToUsers.prototype.pduBody = $util.newBuffer([]);
+
+            /**
+             * IMRouteToUsers originServer.
+             * @member {string} originServer
+             * @memberof IM.Ext.IMRouteToUsers
+             * @instance
+             */
+            IMRouteToUsers.prototype.originServer = "";
+
+            /**
+             * Creates a new IMRouteToUsers instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {IM.Ext.IIMRouteToUsers=} [properties] Properties to set
+             * @returns {IM.Ext.IMRouteToUsers} IMRouteToUsers instance
+             */
+            IMRouteToUsers.create = function create(properties) {
+                return new IMRouteToUsers(properties);
+            };
+
+            /**
+             * Encodes the specified IMRouteToUsers message. Does not implicitly {@link IM.Ext.IMRouteToUsers.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {IM.Ext.IIMRouteToUsers} message IMRouteToUsers message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMRouteToUsers.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.userIds != null && message.userIds.length)
+                    for (let i = 0; i < message.userIds.length; ++i)
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.userIds[i]);
+                writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.commandId);
+                writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.pduBody);
+                if (message.originServer != null && Object.hasOwnProperty.call(message, "originServer"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.originServer);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMRouteToUsers message, length delimited. Does not implicitly {@link IM.Ext.IMRouteToUsers.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {IM.Ext.IIMRouteToUsers} message IMRouteToUsers message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMRouteToUsers.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMRouteToUsers message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMRouteToUsers} IMRouteToUsers
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMRouteToUsers.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMRouteToUsers();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.userIds && message.userIds.length))
+                                message.userIds = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.userIds.push(reader.uint32());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.userIds.push(reader.uint32());
+                            break;
+                        }
+                    case 2: {
+                            message.commandId = reader.uint32();
+                            break;
+                        }
+                    case 3: {
+                            message.pduBody = reader.bytes();
+                            break;
+                        }
+                    case 4: {
+                            message.originServer = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "commandId"))
+                    throw $util.ProtocolError("missing required 'commandId'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "pduBody"))
+                    throw $util.ProtocolError("missing required 'pduBody'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMRouteToUsers message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMRouteToUsers} IMRouteToUsers
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMRouteToUsers.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMRouteToUsers message.
+             * @function verify
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMRouteToUsers.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.userIds != null && Object.hasOwnProperty.call(message, "userIds")) {
+                    if (!Array.isArray(message.userIds))
+                        return "userIds: array expected";
+                    for (let i = 0; i < message.userIds.length; ++i)
+                        if (!$util.isInteger(message.userIds[i]))
+                            return "userIds: integer[] expected";
+                }
+                if (!$util.isInteger(message.commandId))
+                    return "commandId: integer expected";
+                if (!(message.pduBody && typeof message.pduBody.length === "number" || $util.isString(message.pduBody)))
+                    return "pduBody: buffer expected";
+                if (message.originServer != null && Object.hasOwnProperty.call(message, "originServer"))
+                    if (!$util.isString(message.originServer))
+                        return "originServer: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMRouteToUsers message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMRouteToUsers} IMRouteToUsers
+             */
+            IMRouteToUsers.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMRouteToUsers)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMRouteToUsers: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMRouteToUsers();
+                if (object.userIds) {
+                    if (!Array.isArray(object.userIds))
+                        throw TypeError(".IM.Ext.IMRouteToUsers.userIds: array expected");
+                    message.userIds = [];
+                    for (let i = 0; i < object.userIds.length; ++i)
+                        message.userIds[i] = object.userIds[i] >>> 0;
+                }
+                if (object.commandId != null)
+                    message.commandId = object.commandId >>> 0;
+                if (object.pduBody != null)
+                    if (typeof object.pduBody === "string")
+                        $util.base64.decode(object.pduBody, message.pduBody = $util.newBuffer($util.base64.length(object.pduBody)), 0);
+                    else if (object.pduBody.length >= 0)
+                        message.pduBody = object.pduBody;
+                if (object.originServer != null)
+                    message.originServer = String(object.originServer);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMRouteToUsers message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {IM.Ext.IMRouteToUsers} message IMRouteToUsers
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMRouteToUsers.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.userIds = [];
+                if (options.defaults) {
+                    object.commandId = 0;
+                    if (options.bytes === String)
+                        object.pduBody = "";
+                    else {
+                        object.pduBody = [];
+                        if (options.bytes !== Array)
+                            object.pduBody = $util.newBuffer(object.pduBody);
+                    }
+                    object.originServer = "";
+                }
+                if (message.userIds && message.userIds.length) {
+                    object.userIds = [];
+                    for (let j = 0; j < message.userIds.length; ++j)
+                        object.userIds[j] = message.userIds[j];
+                }
+                if (message.commandId != null && Object.hasOwnProperty.call(message, "commandId"))
+                    object.commandId = message.commandId;
+                if (message.pduBody != null && Object.hasOwnProperty.call(message, "pduBody"))
+                    object.pduBody = options.bytes === String ? $util.base64.encode(message.pduBody, 0, message.pduBody.length) : options.bytes === Array ? Array.prototype.slice.call(message.pduBody) : message.pduBody;
+                if (message.originServer != null && Object.hasOwnProperty.call(message, "originServer"))
+                    object.originServer = message.originServer;
+                return object;
+            };
+
+            /**
+             * Converts this IMRouteToUsers to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMRouteToUsers
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMRouteToUsers.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMRouteToUsers
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMRouteToUsers
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMRouteToUsers.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMRouteToUsers";
+            };
+
+            return IMRouteToUsers;
+        })();
+
+        Ext.IMKickConn = (function() {
+
+            /**
+             * Properties of a IMKickConn.
+             * @memberof IM.Ext
+             * @interface IIMKickConn
+             * @property {number} userId IMKickConn userId
+             * @property {number} clientType IMKickConn clientType
+             * @property {string} serverId IMKickConn serverId
+             * @property {number} connId IMKickConn connId
+             * @property {number} reason IMKickConn reason
+             */
+
+            /**
+             * Constructs a new IMKickConn.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMKickConn.
+             * @implements IIMKickConn
+             * @constructor
+             * @param {IM.Ext.IIMKickConn=} [properties] Properties to set
+             */
+            function IMKickConn(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMKickConn userId.
+             * @member {number} userId
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             */
+            IMKickConn.prototype.userId = 0;
+
+            /**
+             * IMKickConn clientType.
+             * @member {number} clientType
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             */
+            IMKickConn.prototype.clientType = 0;
+
+            /**
+             * IMKickConn serverId.
+             * @member {string} serverId
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             */
+            IMKickConn.prototype.serverId = "";
+
+            /**
+             * IMKickConn connId.
+             * @member {number} connId
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             */
+            IMKickConn.prototype.connId = 0;
+
+            /**
+             * IMKickConn reason.
+             * @member {number} reason
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             */
+            IMKickConn.prototype.reason = 0;
+
+            /**
+             * Creates a new IMKickConn instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {IM.Ext.IIMKickConn=} [properties] Properties to set
+             * @returns {IM.Ext.IMKickConn} IMKickConn instance
+             */
+            IMKickConn.create = function create(properties) {
+                return new IMKickConn(properties);
+            };
+
+            /**
+             * Encodes the specified IMKickConn message. Does not implicitly {@link IM.Ext.IMKickConn.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {IM.Ext.IIMKickConn} message IMKickConn message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMKickConn.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.userId);
+                writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.clientType);
+                writer.uint32(/* id 3, wireType 2 =*/26).string(message.serverId);
+                writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.connId);
+                writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.reason);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMKickConn message, length delimited. Does not implicitly {@link IM.Ext.IMKickConn.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {IM.Ext.IIMKickConn} message IMKickConn message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMKickConn.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMKickConn message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMKickConn} IMKickConn
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMKickConn.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMKickConn();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.userId = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.clientType = reader.uint32();
+                            break;
+                        }
+                    case 3: {
+                            message.serverId = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.connId = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            message.reason = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "userId"))
+                    throw $util.ProtocolError("missing required 'userId'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "clientType"))
+                    throw $util.ProtocolError("missing required 'clientType'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "serverId"))
+                    throw $util.ProtocolError("missing required 'serverId'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "connId"))
+                    throw $util.ProtocolError("missing required 'connId'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "reason"))
+                    throw $util.ProtocolError("missing required 'reason'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMKickConn message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMKickConn} IMKickConn
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMKickConn.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMKickConn message.
+             * @function verify
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMKickConn.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (!$util.isInteger(message.userId))
+                    return "userId: integer expected";
+                if (!$util.isInteger(message.clientType))
+                    return "clientType: integer expected";
+                if (!$util.isString(message.serverId))
+                    return "serverId: string expected";
+                if (!$util.isInteger(message.connId))
+                    return "connId: integer expected";
+                if (!$util.isInteger(message.reason))
+                    return "reason: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMKickConn message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMKickConn} IMKickConn
+             */
+            IMKickConn.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMKickConn)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMKickConn: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMKickConn();
+                if (object.userId != null)
+                    message.userId = object.userId >>> 0;
+                if (object.clientType != null)
+                    message.clientType = object.clientType >>> 0;
+                if (object.serverId != null)
+                    message.serverId = String(object.serverId);
+                if (object.connId != null)
+                    message.connId = object.connId >>> 0;
+                if (object.reason != null)
+                    message.reason = object.reason >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMKickConn message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {IM.Ext.IMKickConn} message IMKickConn
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMKickConn.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.userId = 0;
+                    object.clientType = 0;
+                    object.serverId = "";
+                    object.connId = 0;
+                    object.reason = 0;
+                }
+                if (message.userId != null && Object.hasOwnProperty.call(message, "userId"))
+                    object.userId = message.userId;
+                if (message.clientType != null && Object.hasOwnProperty.call(message, "clientType"))
+                    object.clientType = message.clientType;
+                if (message.serverId != null && Object.hasOwnProperty.call(message, "serverId"))
+                    object.serverId = message.serverId;
+                if (message.connId != null && Object.hasOwnProperty.call(message, "connId"))
+                    object.connId = message.connId;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                return object;
+            };
+
+            /**
+             * Converts this IMKickConn to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMKickConn
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMKickConn.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMKickConn
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMKickConn
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMKickConn.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMKickConn";
+            };
+
+            return IMKickConn;
+        })();
+
+        return Ext;
+    })();
+
     IM.File = (function() {
 
         /**
