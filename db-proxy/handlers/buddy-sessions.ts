@@ -1,6 +1,6 @@
-import { createCipheriv } from 'node:crypto';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
+import { previewData } from './message-audio.ts';
 import { findRelationId } from './relations.ts';
 import { perRequest, type HandlerContext } from './types.ts';
 
@@ -12,25 +12,6 @@ const SESSION_GROUP = 2;
 /** TeamTalk answers at most this many sessions, newest first. */
 const MAX_SESSIONS = 100;
 const MSG_TYPES = new Set([0x01, 0x02, 0x11, 0x12]);
-const AUDIO_TYPES = new Set([0x02, 0x12]);
-
-/**
- * The preview of a voice message: the text "[语音]" encrypted the way
- * clients encrypt message text (AES-256-ECB over a zero-padded buffer whose
- * last 4 bytes carry the plain length, big-endian; base64). The key is the
- * one TeamTalk's server and clients ship with.
- */
-export function audioPreview(key = '12345678901234567890123456789012'): Buffer {
-  const plain = Buffer.from('[语音]', 'utf8');
-  const rem = plain.length % 16;
-  const blocks = Math.ceil(plain.length / 16) + (rem === 0 || rem > 12 ? 1 : 0);
-  const buf = Buffer.alloc(blocks * 16);
-  plain.copy(buf);
-  buf.writeUInt32BE(plain.length, buf.length - 4);
-  const cipher = createCipheriv('aes-256-ecb', Buffer.from(key, 'latin1'), null).setAutoPadding(false);
-  return Buffer.from(Buffer.concat([cipher.update(buf), cipher.final()]).toString('base64'), 'latin1');
-}
-const AUDIO_PREVIEW = audioPreview();
 
 interface SessionRow {
   peerId: number;
@@ -74,7 +55,7 @@ export const recentSessions = perRequest<RecentReq>(
         sessionStatus: 0,
         updatedTime: r.updated,
         latestMsgId: m.msgId,
-        latestMsgData: AUDIO_TYPES.has(m.type) ? AUDIO_PREVIEW : toBuffer(m.content),
+        latestMsgData: previewData(m.type, m.content),
         latestMsgType: m.type,
         latestMsgFromUserId: m.fromId,
       });
@@ -83,11 +64,6 @@ export const recentSessions = perRequest<RecentReq>(
   },
   (req) => ({ commandId: Cid.CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE, message: { userId: req.userId ?? 0, contactSessionList: [] } }),
 );
-
-function toBuffer(v: string | Buffer | null): Buffer {
-  if (v === null) return Buffer.alloc(0);
-  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-}
 
 /**
  * The latest live message of each conversation, keyed `s{relateId}` /

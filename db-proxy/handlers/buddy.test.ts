@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
-import { audioPreview } from './buddy-sessions.ts';
+import { audioPreview } from './message-audio.ts';
 import { handlers } from './buddy.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { HandlerContext } from './types.ts';
 
@@ -37,7 +38,16 @@ export const groupKeys = {
   pushField: (userId: number) => `${userId}_${SETTING_PUSH}`,
   total: (groupId: number) => `${groupId}_im_group_msg`,
   read: (userId: number, groupId: number) => `${userId}_${groupId}_im_user_group`,
+  /**
+   * Ours, not TeamTalk's: a token that changes whenever the user's group
+   * memberships change, so per-worker caches of a user's groups know when
+   * to reload (see user-groups.ts).
+   */
+  listVersion: (userId: number) => `user_groups_ver_${userId}`,
 };
+
+/** Lifetime of a list version key: far beyond any cache's lifetime (a token must never come back while cached). */
+const LIST_VERSION_TTL_S = 86_400;
 
 /**
  * When `userId` (still a member of the live group) joined it, or null when
@@ -105,8 +115,10 @@ export function markGroupRead(pipe: object, groupId: number, userIds: readonly n
  * Keeps TeamTalk's `group_member_{groupId}` hash and the read counters in
  * step with a membership change: added users get their join time and start
  * with nothing unread; removed users leave the hash. `reset` rebuilds the
- * hash from `added` alone (a new group). Failures are logged: MySQL holds
- * the membership, the hash is kept for TeamTalk tools that read it.
+ * hash from `added` alone (a new group); every changed user gets a new
+ * `listVersion` token. Failures are logged: MySQL holds the membership, the
+ * hash is kept for TeamTalk tools that read it, and cached group lists
+ * expire on their own.
  */
 export async function syncMemberCache(
   ctx: HandlerContext,
@@ -119,6 +131,9 @@ export async function syncMemberCache(
   if (change.added.length > 0) pipe.hset(key, Object.fromEntries(change.added.map((u) => [String(u), String(change.now)])));
   if (change.removed.length > 0) pipe.hdel(key, ...change.removed.map(String));
   markGroupRead(pipe, groupId, [...change.added, ...change.removed]);
+  // After the MySQL commit, so a cache filled from the old rows sees a new token.
+  const token = randomBytes(8).toString('hex');
+  for (const u of new Set([...change.added, ...change.removed])) pipe.set(groupKeys.listVersion(u), token, 'EX', LIST_VERSION_TTL_S);
   try {
     const results = await pipe.exec();
     const failed = results?.find(([err]) => err);

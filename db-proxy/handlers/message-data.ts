@@ -4,6 +4,7 @@ import { allocateMsgIds, type IdRequest } from './msg-ids.ts';
 import { relationIds, pairKey } from './relations.ts';
 import { countRows, touchSessions, uncountRows } from './message-effects.ts';
 import { insertRows, type Row } from './message-insert.ts';
+import { audioProblem, isAudio, storeAudio } from './message-audio.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
 
 type MsgData = IM.Message.IIMMsgData;
@@ -69,6 +70,7 @@ export const msgData: Handler<MsgData> = {
       const firstId = last[k]! - c.id.count + 1;
       c.idx.forEach((i, j) => rows.push(toRow(reqs[i]!, i, c.id.id, firstId + j, now)));
     });
+    await storeAudio(ctx, rows); // voice: bytes to IMAudio, content = its id; rows it cannot store leave `rows`
     // Sessions and counters run beside the inserts: the answer waits for one
     // commit and no extra round trip. Counts of rows that failed are taken back.
     const [stored] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows)]);
@@ -83,6 +85,8 @@ function valid(r: MsgData): boolean {
   const t = r.msgType!;
   if (!(t === MsgType.SINGLE_TEXT || t === MsgType.SINGLE_AUDIO || isGroupMsg(t))) return false;
   if (!r.msgData || r.msgData.length === 0 || !r.fromUserId || !r.toSessionId) return false;
+  // Refused before ids are handed out, so a malformed voice message leaves no gap.
+  if (isAudio(t) && audioProblem(r.msgData) !== null) return false;
   return isGroupMsg(t) || r.fromUserId !== r.toSessionId;
 }
 

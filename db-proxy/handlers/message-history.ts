@@ -1,6 +1,7 @@
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import { distinctIds, memberJoinTime, placeholders } from './group-members.ts';
+import { expandAudio } from './message-audio.ts';
 import { findRelationId } from './relations.ts';
 import { perRequest, type HandlerContext, type Reply } from './types.ts';
 
@@ -66,14 +67,15 @@ function toMsgInfo(rows: readonly MsgRow[]): IM.BaseDefine.IMsgInfo[] {
     .map((r) => ({ msgId: r.msgId, fromSessionId: r.fromId, createTime: r.created, msgType: r.type, msgData: toBytes(r.content) }));
 }
 
-/** Visible messages of a scope, newest first, filtered by `where` (on msgId). */
+/** Visible messages of a scope, newest first, filtered by `where` (on msgId); voice messages carry their audio. */
 async function selectMsgs(ctx: HandlerContext, s: Scope, where: string, params: unknown[], limit: number): Promise<MsgRow[]> {
-  return ctx.mysql.query<MsgRow[]>(
+  const rows = await ctx.mysql.query<MsgRow[]>(
     ctx.mysql.shard(s.shard),
     `SELECT msgId, ${s.fromCol} AS fromId, created, type, content FROM ${s.table}
       WHERE ${s.convCol} = ? AND status = 0 AND created >= ? ${where} ORDER BY msgId DESC LIMIT ?`,
     [s.convId, s.since, ...params, limit],
   );
+  return expandAudio(ctx, rows);
 }
 
 function listAnswer(req: ListReq, msgList: IM.BaseDefine.IMsgInfo[]): Reply {

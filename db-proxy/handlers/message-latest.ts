@@ -1,4 +1,5 @@
 import type { Pool } from 'mysql2/promise';
+import { BoundedCache, perOwner } from './bounded-cache.ts';
 import { placeholders } from './group-members.ts';
 import { VALID_MSG_TYPES } from './message-history.ts';
 import type { HandlerContext } from './types.ts';
@@ -26,6 +27,19 @@ interface Row extends Latest {
 }
 
 export const convKey = (kind: number, convId: number): string => `${kind}:${convId}`;
+
+/**
+ * The newest message seen per conversation, per worker. A stored message
+ * never changes: db-proxy has no command that edits or deletes one (TeamTalk
+ * has none either; `status` 1 is only ever set by operators), so a row read
+ * at (conversation, msgId) stays right for as long as that msgId is the
+ * conversation's counter. Only rows found at the counter's own msg id are
+ * cached, never a fallback to an older one: the counter's row may still be
+ * on its way to being committed.
+ */
+const cacheOf = perOwner(
+  () => new BoundedCache<string, Latest>(100_000, 32 * 1024 * 1024, (m) => 96 + (m.content?.length ?? 0)),
+);
 
 function tableOf(kind: number, shard: number): { table: string; conv: string; from: string } {
   return kind === SINGLE
@@ -62,32 +76,41 @@ function byTable(ctx: HandlerContext, convs: readonly Conv[]): Map<string, { kin
 
 /**
  * The latest visible (status 0) message of each conversation, keyed by
- * convKey. First by unique key at the hinted msg id (cheap point reads);
+ * convKey. First from the cache, when it holds the row at the hinted msg
+ * id; then by unique key at the hinted msg id (cheap point reads);
  * conversations whose hinted row is missing, deleted or not yet committed
- * fall back to MAX(msgId). A batch costs one query per server, two when
- * some hint misses.
+ * fall back to MAX(msgId). A batch costs no query when every hint is
+ * cached, else one query per server, two when some hint misses.
  */
 export async function latestMessages(ctx: HandlerContext, convs: readonly Conv[]): Promise<Map<string, Latest>> {
   const out = new Map<string, Latest>();
+  const cache = cacheOf(ctx.mysql);
   const keep = (rows: Row[]): void => {
     for (const r of rows) if (VALID_MSG_TYPES.has(r.type)) out.set(convKey(r.kind, r.convId), r);
   };
-  const hinted = convs.filter((c) => c.hint > 0);
+  const hinted: Conv[] = [];
+  for (const c of convs) {
+    if (c.hint <= 0) continue;
+    const key = convKey(c.kind, c.convId);
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.msgId === c.hint) out.set(key, hit);
+    else hinted.push(c);
+  }
   if (hinted.length > 0) {
-    keep(
-      await perServer(
-        ctx,
-        [...byTable(ctx, hinted).values()].map(({ kind, shard, convs: list }) => {
-          const { table, conv, from } = tableOf(kind, shard);
-          return {
-            shard,
-            sql: `SELECT ? AS kind, ${conv} AS convId, msgId, ${from} AS fromId, type, content FROM ${table}
-                   WHERE status = 0 AND (${conv}, msgId) IN (${list.map(() => '(?, ?)').join(', ')})`,
-            params: [kind, ...list.flatMap((c) => [c.convId, c.hint])],
-          };
-        }),
-      ),
+    const rows = await perServer(
+      ctx,
+      [...byTable(ctx, hinted).values()].map(({ kind, shard, convs: list }) => {
+        const { table, conv, from } = tableOf(kind, shard);
+        return {
+          shard,
+          sql: `SELECT ? AS kind, ${conv} AS convId, msgId, ${from} AS fromId, type, content FROM ${table}
+                 WHERE status = 0 AND (${conv}, msgId) IN (${list.map(() => '(?, ?)').join(', ')})`,
+          params: [kind, ...list.flatMap((c) => [c.convId, c.hint])],
+        };
+      }),
     );
+    keep(rows);
+    for (const r of rows) if (VALID_MSG_TYPES.has(r.type)) cache.set(convKey(r.kind, r.convId), detach(r));
   }
   const missing = convs.filter((c) => !out.has(convKey(c.kind, c.convId)));
   if (missing.length > 0) {
@@ -109,4 +132,10 @@ export async function latestMessages(ctx: HandlerContext, convs: readonly Conv[]
     );
   }
   return out;
+}
+
+/** What the cache keeps of a row: its own copy of the content, not a view into a larger packet buffer. */
+function detach(r: Row): Latest {
+  const content = Buffer.isBuffer(r.content) ? Buffer.from(r.content) : r.content;
+  return { msgId: r.msgId, fromId: r.fromId, type: r.type, content };
 }

@@ -58,3 +58,32 @@ export async function findRelationId(ctx: HandlerContext, a: number, b: number):
   if (id) cache.set(key, id);
   return id;
 }
+
+/**
+ * The relateIds of many pairs without creating any, keyed by pairKey; pairs
+ * with no relation are left out. One query for the pairs not cached.
+ */
+export async function findRelationIds(ctx: HandlerContext, pairs: readonly [number, number][]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const missing = new Map<string, [number, number]>();
+  for (const [a, b] of pairs) {
+    const key = pairKey(a, b);
+    const id = cache.get(key);
+    if (id !== undefined) out.set(key, id);
+    else missing.set(key, a < b ? [a, b] : [b, a]);
+  }
+  if (missing.size === 0) return out;
+  const list = [...missing.values()];
+  const rows = await ctx.mysql.query<{ id: number; smallId: number; bigId: number }[]>(
+    ctx.mysql.main,
+    `SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (${list.map(() => '(?, ?)').join(', ')})`,
+    list.flat(),
+  );
+  if (cache.size + rows.length > CACHE_MAX) cache.clear();
+  for (const r of rows) {
+    const key = pairKey(r.smallId, r.bigId);
+    cache.set(key, r.id);
+    out.set(key, r.id);
+  }
+  return out;
+}
