@@ -45,7 +45,10 @@ export class DbProxyServer {
   readonly stats: ServerStats = { links: 0, requests: 0, replies: 0, repliesDropped: 0, refusedOverload: 0, unknownCommands: 0 };
   private readonly server: net.Server;
   private readonly links = new Map<number, Link>();
-  private readonly batcher: Batcher;
+  /** Message data: gathers while batches run, so one commit carries many messages. */
+  private readonly commits: Batcher;
+  /** Everything else: dispatched at once, a window only adds latency to reads. */
+  private readonly others: Batcher;
   private nextUuid = 1;
   private readonly ticker: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
@@ -56,7 +59,8 @@ export class DbProxyServer {
     private readonly registry: Registry,
     private readonly log: Logger,
   ) {
-    this.batcher = new Batcher(opts, (batch) => this.runBatch(batch));
+    this.commits = new Batcher(opts, (batch) => this.runBatch(batch));
+    this.others = new Batcher({ ...opts, batchWindowMs: 0 }, (batch) => this.runBatch(batch));
     this.server = net.createServer((socket) => this.accept(socket));
     this.ticker = setInterval(() => this.tick(), Math.min(1000, opts.heartbeatIntervalMs));
     this.ticker.unref();
@@ -74,7 +78,7 @@ export class DbProxyServer {
   }
 
   get queued(): number {
-    return this.batcher.queued;
+    return this.commits.queued + this.others.queued;
   }
 
   /**
@@ -89,7 +93,7 @@ export class DbProxyServer {
         link.stopReading();
       }
       const deadline = new Promise<void>((r) => setTimeout(r, this.opts.shutdownTimeoutMs).unref());
-      await Promise.race([this.batcher.idle(), deadline]);
+      await Promise.race([Promise.all([this.commits.idle(), this.others.idle()]), deadline]);
       for (const link of this.links.values()) link.end();
       clearInterval(this.ticker);
       await Promise.race([
@@ -143,7 +147,8 @@ export class DbProxyServer {
     }
     const req: QueuedRequest = { uuid: link.uuid, commandId, seqNum, body: pdu.body, orderKey: orderKeyOf(commandId, pdu.body) };
     link.began();
-    if (!this.batcher.add(req)) {
+    const batcher = commandId === Cid.CID_MSG_DATA ? this.commits : this.others;
+    if (!batcher.add(req)) {
       this.stats.refusedOverload++;
       const answer = refusal(this.registry, req, 'overloaded');
       link.finished();
