@@ -9,6 +9,8 @@ export interface DbProxyConfig {
   concurrentTasksPerWorker: number;
   storage: StorageConfig;
   logLevel: string;
+  /** Port of /healthz and /metrics; -1 turns them off. */
+  httpPort: number;
 }
 
 /** Reads and validates db-proxy's settings; a bad value throws IM_ERR_BAD_CONFIG naming the variable. */
@@ -24,6 +26,7 @@ export function loadConfig(env: Env): DbProxyConfig {
     workers,
     concurrentTasksPerWorker,
     logLevel,
+    httpPort: intFromEnv(env, 'DB_PROXY_HTTP_PORT', 10601, { min: -1, max: 65535 }),
     server: {
       host: stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1'),
       port: intFromEnv(env, 'DB_PROXY_PORT', 10600, { min: 0, max: 65535 }),

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { DbProxyConfig } from './config.ts';
 import { createExecutor } from './executor.ts';
 import { registry } from './handlers/index.ts';
@@ -6,6 +7,8 @@ import { DbProxyServer } from './server.ts';
 
 export interface RunningDbProxy {
   address: { host: string; port: number };
+  /** Port of /healthz and /metrics, when served. */
+  httpPort: number | null;
   server: DbProxyServer;
   /** Graceful: answers what is in flight, then closes links and workers. Idempotent. */
   close(): Promise<void>;
@@ -27,12 +30,38 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
     await executor.close();
     throw err;
   }
+  let ops: OpsServer | null = null;
+  if (config.httpPort >= 0) {
+    try {
+      ops = await startOpsHttp(config.server.host, config.httpPort, {
+        health: () => ({ ok: true, links: server.stats.links, queued: server.queued }),
+        metrics: () => [
+          { name: 'dbproxy_links', help: 'Open access-server links.', type: 'gauge', value: server.stats.links },
+          { name: 'dbproxy_queued_requests', help: 'Requests waiting for a batch.', type: 'gauge', value: server.queued },
+          { name: 'dbproxy_requests_total', help: 'Requests read (heartbeats excluded).', type: 'counter', value: server.stats.requests },
+          { name: 'dbproxy_replies_total', help: 'Answers written.', type: 'counter', value: server.stats.replies },
+          { name: 'dbproxy_replies_dropped_total', help: 'Answers whose link was gone.', type: 'counter', value: server.stats.repliesDropped },
+          { name: 'dbproxy_refused_overload_total', help: 'Requests refused because the queue was full.', type: 'counter', value: server.stats.refusedOverload },
+          { name: 'dbproxy_unknown_commands_total', help: 'Requests with a command id db-proxy does not serve.', type: 'counter', value: server.stats.unknownCommands },
+          ...processMetrics('dbproxy'),
+        ],
+      });
+    } catch (err) {
+      server.destroy();
+      await executor.close();
+      throw err;
+    }
+  }
   let closing: Promise<void> | null = null;
   return {
     address,
     server,
+    httpPort: ops?.port ?? null,
     close() {
-      closing ??= server.close().then(() => executor.close());
+      closing ??= server
+        .close()
+        .then(() => ops?.close())
+        .then(() => executor.close());
       return closing;
     },
   };

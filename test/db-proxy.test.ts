@@ -100,6 +100,18 @@ test('db-proxy over TCP with a piscina worker', async (t) => {
     assert.ok(Array.isArray(rows));
   });
 
+  await t.test('/healthz and /metrics report the links and counters', async () => {
+    const base = `http://127.0.0.1:${fx.proxy.httpPort}`;
+    const health = (await (await fetch(`${base}/healthz`)).json()) as { ok: boolean; links: number };
+    assert.equal(health.ok, true);
+    assert.ok(health.links >= 1);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const replies = /^dbproxy_replies_total (\d+)$/m.exec(metrics);
+    assert.ok(replies && Number(replies[1]) > 0, metrics);
+    assert.match(metrics, /^# TYPE dbproxy_links gauge$/m);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
+  });
+
   await t.test('the proxy heartbeats an idle link', async () => {
     const idle = await fx.connect();
     const [pushed] = (await once(idle, 'push')) as [{ commandId: number }];

@@ -21,6 +21,7 @@ export async function startTestDbProxy(env: Record<string, string> = {}, storage
     SHARDS: String(own.shards),
     DB_PROXY_PORT: '0',
     DB_PROXY_WORKERS: '1',
+    DB_PROXY_HTTP_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
