@@ -13,6 +13,19 @@ export function pairKey(a: number, b: number): string {
  * on (smallId, bigId) makes concurrent first messages agree on one row.
  */
 export async function relationIds(ctx: HandlerContext, pairs: readonly [number, number][]): Promise<Map<string, number>> {
+  const { out, missing } = fromCache(pairs);
+  if (missing.length === 0) return out;
+  const now = ctx.now();
+  await ctx.mysql.query(
+    ctx.mysql.main,
+    `INSERT IGNORE INTO IMRelationShip (smallId, bigId, status, created, updated) VALUES ${missing.map(() => '(?, ?, 0, ?, ?)').join(', ')}`,
+    missing.flatMap(([s, b]) => [s, b, now, now]),
+  );
+  return selectInto(ctx, missing, out);
+}
+
+/** Cached ids of `pairs`, and the (small, big) pairs not cached. */
+function fromCache(pairs: readonly [number, number][]): { out: Map<string, number>; missing: [number, number][] } {
   const out = new Map<string, number>();
   const missing = new Map<string, [number, number]>();
   for (const [a, b] of pairs) {
@@ -21,17 +34,13 @@ export async function relationIds(ctx: HandlerContext, pairs: readonly [number, 
     if (id !== undefined) out.set(key, id);
     else missing.set(key, a < b ? [a, b] : [b, a]);
   }
-  if (missing.size === 0) return out;
-  const now = ctx.now();
-  const list = [...missing.values()];
-  const pool = ctx.mysql.main;
-  await ctx.mysql.query(
-    pool,
-    `INSERT IGNORE INTO IMRelationShip (smallId, bigId, status, created, updated) VALUES ${list.map(() => '(?, ?, 0, ?, ?)').join(', ')}`,
-    list.flatMap(([s, b]) => [s, b, now, now]),
-  );
+  return { out, missing: [...missing.values()] };
+}
+
+/** Reads the ids of (small, big) pairs into `out` and the cache; pairs without a row stay absent. */
+async function selectInto(ctx: HandlerContext, list: readonly [number, number][], out: Map<string, number>): Promise<Map<string, number>> {
   const rows = await ctx.mysql.query<{ id: number; smallId: number; bigId: number }[]>(
-    pool,
+    ctx.mysql.main,
     `SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (${list.map(() => '(?, ?)').join(', ')})`,
     list.flat(),
   );
@@ -64,26 +73,6 @@ export async function findRelationId(ctx: HandlerContext, a: number, b: number):
  * with no relation are left out. One query for the pairs not cached.
  */
 export async function findRelationIds(ctx: HandlerContext, pairs: readonly [number, number][]): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const missing = new Map<string, [number, number]>();
-  for (const [a, b] of pairs) {
-    const key = pairKey(a, b);
-    const id = cache.get(key);
-    if (id !== undefined) out.set(key, id);
-    else missing.set(key, a < b ? [a, b] : [b, a]);
-  }
-  if (missing.size === 0) return out;
-  const list = [...missing.values()];
-  const rows = await ctx.mysql.query<{ id: number; smallId: number; bigId: number }[]>(
-    ctx.mysql.main,
-    `SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (${list.map(() => '(?, ?)').join(', ')})`,
-    list.flat(),
-  );
-  if (cache.size + rows.length > CACHE_MAX) cache.clear();
-  for (const r of rows) {
-    const key = pairKey(r.smallId, r.bigId);
-    cache.set(key, r.id);
-    out.set(key, r.id);
-  }
-  return out;
+  const { out, missing } = fromCache(pairs);
+  return missing.length === 0 ? out : selectInto(ctx, missing, out);
 }

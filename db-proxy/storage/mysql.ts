@@ -76,25 +76,14 @@ export class Mysql {
     return rows as T;
   }
 
-  /** Runs `fn` in one transaction on a connection of `pool`. */
-  async transaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    let conn: PoolConnection;
-    try {
-      conn = await pool.getConnection();
-    } catch (err) {
-      throw storageError(err);
-    }
-    try {
+  /** Runs `fn` in one transaction on a connection of `pool` (a failure destroys the connection: rollback). */
+  transaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    return this.withConnection(pool, async (conn) => {
       await conn.beginTransaction();
       const out = await fn(conn);
       await conn.commit();
       return out;
-    } catch (err) {
-      await conn.rollback().catch(() => conn.destroy());
-      throw storageError(err);
-    } finally {
-      conn.release();
-    }
+    });
   }
 
   async close(): Promise<void> {
