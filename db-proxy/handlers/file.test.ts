@@ -1,7 +1,7 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
-import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { addOffline, delOffline, handlers, hasOffline } from './file.ts';
 import type { HandlerContext, Reply } from './types.ts';
 
@@ -9,11 +9,7 @@ const INJECTION = "x' OR '1'='1";
 let t: HandlerTestContext;
 let ctx: HandlerContext;
 
-before(async () => {
-  t = await createHandlerContext();
-  ctx = t.ctx;
-});
-after(() => t.close());
+withHandlerContext((h) => ((t = h), (ctx = h.ctx)));
 
 const stored = async () =>
   (await t.storage.pool.query('SELECT fromId, toId, taskId, fileName, size, status FROM IMTransmitFile ORDER BY id'))[0] as Record<string, unknown>[];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
-import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { changeMember, createGroup } from './group-change.ts';
 import { groupInfo, normalGroupList } from './group-query.ts';
 import { getShield, shieldGroup } from './group.ts';
@@ -10,11 +10,7 @@ import type { HandlerContext, Reply } from './types.ts';
 
 let t: HandlerTestContext;
 let ctx: HandlerContext;
-before(async () => {
-  t = await createHandlerContext();
-  ctx = t.ctx;
-});
-after(() => t.close());
+withHandlerContext((h) => ((t = h), (ctx = h.ctx)));
 
 type Body = Record<string, unknown>;
 

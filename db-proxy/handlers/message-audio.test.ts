@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
-import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { rng } from '../../test/helpers/rng.ts';
 import { createGroup } from './group-change.ts';
 import { MAX_AUDIO_BYTES, audioPreview, insertReturning } from './message-audio.ts';
@@ -13,11 +13,7 @@ import type { HandlerContext, Reply } from './types.ts';
 
 let t: HandlerTestContext;
 let ctx: HandlerContext;
-before(async () => {
-  t = await createHandlerContext();
-  ctx = t.ctx;
-});
-after(() => t.close());
+withHandlerContext((h) => ((t = h), (ctx = h.ctx)));
 
 const SINGLE_TEXT = 0x01;
 const SINGLE_AUDIO = 0x02;

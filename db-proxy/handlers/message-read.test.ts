@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
-import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { createGroup } from './group-change.ts';
 import { msgData } from './message-data.ts';
 import { latestMsgId, msgById, msgList } from './message-history.ts';
@@ -12,11 +12,7 @@ import type { HandlerContext, Reply } from './types.ts';
 
 let t: HandlerTestContext;
 let ctx: HandlerContext;
-before(async () => {
-  t = await createHandlerContext();
-  ctx = t.ctx;
-});
-after(() => t.close());
+withHandlerContext((h) => ((t = h), (ctx = h.ctx)));
 
 type Msg = Record<string, unknown> & { msgList: { msgId: number; fromSessionId: number; msgData: Buffer }[] };
 type Unread = { userId: number; totalCnt: number; unreadinfoList: Record<string, unknown>[] };

@@ -2,6 +2,7 @@
  * A db-proxy HandlerContext on a fresh test database and Redis key prefix,
  * for tests that call handlers directly (no sockets, no workers).
  */
+import { after, before } from 'node:test';
 import pino from 'pino';
 import { createContext, whenRedisReady, type OwnedContext } from '../../db-proxy/context.ts';
 import { createTestStorage, type TestStorage, type TestStorageOptions } from './storage.ts';
@@ -39,4 +40,17 @@ export async function createHandlerContext(opts: TestStorageOptions = {}): Promi
       await storage.cleanup();
     },
   };
+}
+
+/**
+ * Gives a test file one context for all its tests: opened before the first,
+ * closed after the last; `use` receives it once it is open.
+ */
+export function withHandlerContext(use: (h: HandlerTestContext) => void): void {
+  let h: HandlerTestContext | undefined;
+  before(async () => {
+    h = await createHandlerContext();
+    use(h);
+  });
+  after(() => h?.close());
 }
