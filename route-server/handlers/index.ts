@@ -1,0 +1,17 @@
+import { Cid } from '../../proto/commands.ts';
+import { onMsgData, onRouteToUsers } from './delivery.ts';
+import { onKickConn } from './kick.ts';
+import { onMsgServInfo, onOnlineUserInfo, onUserCntUpdate, onUserStatusUpdate, onUsersStatusRequest } from './presence.ts';
+import type { Handler, Registry } from './types.ts';
+
+/** Every command route-server serves (heartbeats are handled by the server itself). */
+export const registry: Registry = new Map<number, Handler>([
+  [Cid.CID_OTHER_MSG_SERV_INFO, onMsgServInfo],
+  [Cid.CID_OTHER_ONLINE_USER_INFO, onOnlineUserInfo],
+  [Cid.CID_OTHER_USER_STATUS_UPDATE, onUserStatusUpdate],
+  [Cid.CID_OTHER_USER_CNT_UPDATE, onUserCntUpdate],
+  [Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, onUsersStatusRequest],
+  [Cid.CID_MSG_DATA, onMsgData],
+  [Cid.CID_EXT_ROUTE_TO_USERS, onRouteToUsers],
+  [Cid.CID_EXT_KICK_CONN, onKickConn],
+]);

@@ -1,0 +1,45 @@
+import { decodeBody, type CommandMessages } from '../../proto/commands.ts';
+import type { CidValue } from '../../proto/cid.ts';
+import type { Pdu } from '../../proto/header.ts';
+import type { RouteLink } from '../link.ts';
+import type { PresenceTable } from '../presence.ts';
+
+export interface RouteStats {
+  /** Open access-server links. */
+  links: number;
+  /** PDUs read (heartbeats excluded). */
+  pdusIn: number;
+  /** PDUs written to access servers (deliveries and kicks, one per target). */
+  forwarded: number;
+  /** Deliveries and kicks with no server to go to. */
+  unrouted: number;
+  /** PDUs whose body could not be decoded. */
+  badBodies: number;
+  unknownCommands: number;
+}
+
+/** What a handler can reach: the table, the links, the counters. */
+export interface RouteContext {
+  readonly presence: PresenceTable;
+  readonly stats: RouteStats;
+  link(id: number): RouteLink | undefined;
+  /** Closes another link at once (a stale registration of the same server id). */
+  dropLink(id: number, reason: string): void;
+}
+
+/** Handles one PDU from link `from`; runs synchronously and never throws on bad input. */
+export type Handler = (ctx: RouteContext, from: RouteLink, pdu: Pdu) => void;
+
+/** Command id → handler. */
+export type Registry = ReadonlyMap<number, Handler>;
+
+/** The decoded body, or null (logged and counted) when it does not decode; the link stays open. */
+export function decodeOrNull<C extends CidValue>(ctx: RouteContext, from: RouteLink, cid: C, pdu: Pdu): CommandMessages[C] | null {
+  try {
+    return decodeBody(cid, pdu.body);
+  } catch (err) {
+    ctx.stats.badBodies++;
+    from.log.warn({ err, commandId: cid, seqNum: pdu.header.seqNum, bytes: pdu.body.length }, 'undecodable body; ignored');
+    return null;
+  }
+}

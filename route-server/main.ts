@@ -1,0 +1,33 @@
+/**
+ * route-server: `npm run route-server`. Reads its settings from the
+ * environment (see README, Configuration), serves access-server links and
+ * GET /msg_server until SIGINT/SIGTERM, then shuts down gracefully.
+ */
+import pino from 'pino';
+import { loadConfig } from './config.ts';
+import { startRouteServer } from './route-server.ts';
+
+const config = loadConfig(process.env);
+const log = pino({ level: config.logLevel }).child({ proc: 'route-server', instance: process.pid });
+
+const route = await startRouteServer(config, log);
+log.info({ links: route.address, http: route.httpAddress }, 'route-server listening');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    route.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

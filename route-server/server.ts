@@ -1,0 +1,154 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { Cid } from '../proto/commands.ts';
+import { encodePdu, type Pdu } from '../proto/header.ts';
+import type { Registry, RouteContext, RouteStats } from './handlers/types.ts';
+import { RouteLink, type LinkOptions } from './link.ts';
+import { PresenceTable } from './presence.ts';
+
+export interface LinkServerOptions extends LinkOptions {
+  host: string;
+  port: number;
+  maxLinks: number;
+  /** Idle period after which a heartbeat is sent (TeamTalk: 5 s). */
+  heartbeatIntervalMs: number;
+  /** Silence after which a link is dropped (TeamTalk: 30 s). */
+  linkTimeoutMs: number;
+  /** How long close() lets links end before destroying them. */
+  shutdownGraceMs: number;
+}
+
+const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint8Array(0));
+
+/**
+ * The listener for access-server links: accepts them, answers nothing but
+ * heartbeats itself, dispatches every other PDU by command id, and forgets a
+ * server's users when its link closes.
+ */
+export class RouteServer implements RouteContext {
+  readonly presence = new PresenceTable();
+  readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0 };
+  private readonly server: net.Server;
+  private readonly links = new Map<number, RouteLink>();
+  private readonly ticker: NodeJS.Timeout;
+  private nextId = 1;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly opts: LinkServerOptions,
+    private readonly registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.server = net.createServer((socket) => this.accept(socket));
+    const period = Math.max(10, Math.min(1000, opts.heartbeatIntervalMs >> 1, opts.linkTimeoutMs >> 2));
+    this.ticker = setInterval(() => this.tick(), period);
+    this.ticker.unref();
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address() as net.AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  link(id: number): RouteLink | undefined {
+    return this.links.get(id);
+  }
+
+  dropLink(id: number, reason: string): void {
+    const link = this.links.get(id);
+    if (!link) return;
+    link.log.warn({ reason }, 'dropping link');
+    link.destroy();
+  }
+
+  /** Graceful: stop accepting, end every link, destroy what has not closed after the grace period. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.ticker);
+      const listening = new Promise<void>((r) => this.server.close(() => r()));
+      const open = [...this.links.values()];
+      for (const link of open) {
+        link.stopReading();
+        link.end();
+      }
+      await Promise.race([
+        Promise.all(open.map((l) => l.whenClosed())),
+        new Promise<void>((r) => setTimeout(r, this.opts.shutdownGraceMs).unref()),
+      ]);
+      for (const link of this.links.values()) link.destroy();
+      await listening;
+    })();
+    return this.closing;
+  }
+
+  /** Immediate: drop every link. */
+  destroy(): void {
+    clearInterval(this.ticker);
+    this.server.close();
+    for (const link of this.links.values()) link.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing || this.links.size >= this.opts.maxLinks) {
+      this.log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, links: this.links.size }, 'link refused');
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextId + 1;
+    const link = new RouteLink(
+      socket,
+      id,
+      this.log.child({ link: id, peer: `${socket.remoteAddress}:${socket.remotePort}` }),
+      this.opts,
+      (l, pdu) => this.onPdu(l, pdu),
+      (l) => this.onLinkClosed(l),
+    );
+    this.links.set(id, link);
+    this.stats.links = this.links.size;
+    link.log.info('link open');
+  }
+
+  private onLinkClosed(link: RouteLink): void {
+    this.links.delete(link.id);
+    this.stats.links = this.links.size;
+    const users = this.presence.removeLink(link.id);
+    link.log.info({ serverId: link.serverId, users }, 'link closed; its users are gone');
+  }
+
+  private onPdu(link: RouteLink, pdu: Pdu): void {
+    const { commandId, seqNum } = pdu.header;
+    if (commandId === Cid.CID_OTHER_HEARTBEAT) return;
+    this.stats.pdusIn++;
+    const handler = this.registry.get(commandId);
+    if (!handler) {
+      this.stats.unknownCommands++;
+      link.log.warn({ commandId, seqNum }, 'unknown command; ignored');
+      return;
+    }
+    try {
+      handler(this, link, pdu);
+    } catch (err) {
+      // A fault of ours, not of the peer: log it and keep the link and the decoder going.
+      link.log.error({ err, commandId, seqNum }, 'handler failed');
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const link of this.links.values()) {
+      if (now - link.lastRecvAt > this.opts.linkTimeoutMs) {
+        link.log.warn({ silentMs: now - link.lastRecvAt }, 'link silent too long; closing');
+        link.destroy();
+      } else if (now - link.lastSendAt >= this.opts.heartbeatIntervalMs) {
+        link.write(HEARTBEAT_PDU);
+      }
+    }
+  }
+}
