@@ -29,6 +29,10 @@ export const ErrorCode = {
   MIGRATION: 'IM_ERR_MIGRATION',
   /** The process is shutting down and takes no new work. */
   SHUTTING_DOWN: 'IM_ERR_SHUTTING_DOWN',
+  /** A login was refused: by the server (result code), or no access server was offered. */
+  LOGIN_REFUSED: 'IM_ERR_LOGIN_REFUSED',
+  /** A client sent more messages per second than its connection may. */
+  RATE_LIMITED: 'IM_ERR_RATE_LIMITED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
+import type { ClientConnection } from './client-conn.ts';
+import type { AccessConfig } from './config.ts';
+import { createContext, type ServerContext } from './context.ts';
+import { DbLinks } from './db-links.ts';
+import { Delivery } from './delivery.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { memoryLoginOwners, redisLoginOwners, type LoginOwners } from './dup-login.ts';
+import { handlerTable } from './handlers/index.ts';
+import { metricsOf } from './metrics.ts';
+import { Presence } from './presence.ts';
+import { RouteLinks } from './route-links.ts';
+import { ClientServer } from './server.ts';
+import { Sessions } from './sessions.ts';
+
+export interface RunningAccessServer {
+  /** Where clients connect. */
+  address: { host: string; port: number };
+  serverId: string;
+  /** Port of /healthz and /metrics, when served. */
+  httpPort: number | null;
+  context: ServerContext;
+  server: ClientServer;
+  sessions: Sessions<ClientConnection>;
+  db: DbLinks;
+  route: RouteLinks;
+  /**
+   * Graceful, idempotent: stop accepting and reading, answer what is in
+   * flight (up to the shutdown timeout), close clients (their presence goes
+   * offline), then the route, db-proxy and Redis links.
+   */
+  close(): Promise<void>;
+  /** Immediate: drops clients and links. */
+  destroy(): void;
+}
+
+/** Connects the login-owner store, starts the peer links and the client listener. */
+export async function startAccessServer(config: AccessConfig, log: Logger): Promise<RunningAccessServer> {
+  let owners: LoginOwners;
+  if (config.redisUrl) {
+    owners = await redisLoginOwners(config.redisUrl, config.redisKeyPrefix);
+  } else {
+    log.warn('REDIS_URL not set: duplicate logins are detected on this access server only');
+    owners = memoryLoginOwners();
+  }
+  const sessions = new Sessions<ClientConnection>();
+  const db = new DbLinks(config, log);
+  // The hooks run on socket events, after everything below is built (synchronously after listen).
+  let dispatcher: Dispatcher | null = null;
+  let presence: Presence | null = null;
+  const server = new ClientServer(
+    { host: config.host, port: config.port, maxConnections: config.maxConnections, conn: config.conn, shutdownTimeoutMs: config.shutdownTimeoutMs },
+    { onPdu: (c, pdu) => dispatcher!.dispatch(c, pdu), onClose: (c) => presence!.offline(c) },
+    log,
+  );
+  let listening: { host: string; port: number };
+  try {
+    listening = await server.listen();
+  } catch (err) {
+    db.destroy();
+    await owners.close();
+    throw err;
+  }
+  let delivery: Delivery | null = null;
+  const route = new RouteLinks(
+    config,
+    {
+      servInfo: () => ({
+        ip1: config.advertiseIp,
+        ip2: config.advertiseIp2,
+        port: listening.port,
+        maxConnCnt: config.maxConnections,
+        curConnCnt: sessions.count,
+        hostName: config.serverId,
+      }),
+      onlineUsers: () => sessions.stats(),
+    },
+    (pdu) => delivery!.fromRoute(pdu),
+    log,
+  );
+  delivery = new Delivery(config.serverId, sessions, route, (m) => presence!.onKickConn(m), log);
+  presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
+  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, groupMembersTtlMs: config.groupMembersTtlMs });
+  dispatcher = new Dispatcher(context, handlerTable);
+  const teardown = (): void => {
+    server.destroy();
+    route.close();
+    db.destroy();
+    void owners.close();
+  };
+  let ops: OpsServer | null = null;
+  if (config.httpPort >= 0) {
+    const parts = { server, sessions, db, route, dispatcher, delivery };
+    try {
+      ops = await startOpsHttp(config.host, config.httpPort, {
+        health: () => ({ ok: db.usableCount > 0, connections: server.size, sessions: sessions.count, dbLinks: db.usableCount, routeLinks: route.usableCount }),
+        metrics: () => [...metricsOf(parts), ...processMetrics('access')],
+      });
+    } catch (err) {
+      teardown();
+      throw err;
+    }
+  }
+  const running = server;
+  let closing: Promise<void> | null = null;
+  return {
+    address: listening,
+    serverId: config.serverId,
+    httpPort: ops?.port ?? null,
+    context,
+    server: running,
+    sessions,
+    db,
+    route,
+    close() {
+      closing ??= (async () => {
+        await running.close();
+        await presence!.settled();
+        route.close();
+        await db.close(config.shutdownTimeoutMs);
+        await ops?.close();
+        await owners.close();
+      })();
+      return closing;
+    },
+    destroy: teardown,
+  };
+}

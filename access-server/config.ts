@@ -1,0 +1,129 @@
+import { intFromEnv, rawFromEnv, stringFromEnv, urlFromEnv, type Env } from '../common/config.ts';
+import { ErrorCode, ImError } from '../common/errors.ts';
+import { DEFAULT_MAX_FRAME_LENGTH } from '../proto/frame-decoder.ts';
+
+export interface PeerAddress {
+  host: string;
+  port: number;
+}
+
+/** Limits and timings of one client connection. */
+export interface ConnLimits {
+  maxFrameBytes: number;
+  /** Requests read but not yet answered; reading pauses at the cap. */
+  maxInFlight: number;
+  /** Bytes queued for a client before it is declared stuck and dropped. */
+  maxOutboundBytes: number;
+  /** How long a client may leave written data unread (write() said false). */
+  drainTimeoutMs: number;
+  loginTimeoutMs: number;
+  pcTimeoutMs: number;
+  mobileTimeoutMs: number;
+  /** CID_MSG_DATA per second per connection (token bucket refill) and bucket size. */
+  msgRatePerSec: number;
+  msgBurst: number;
+}
+
+/** Timings of server-to-server links (db-proxy, route-server). */
+export interface PeerLinkTimings {
+  heartbeatMs: number;
+  timeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  maxOutboundBytes: number;
+  maxFrameBytes: number;
+}
+
+export interface AccessConfig {
+  host: string;
+  port: number;
+  /** ip1 / ip2 reported to route-servers (what clients are told to connect to). */
+  advertiseIp: string;
+  advertiseIp2: string;
+  serverId: string;
+  maxConnections: number;
+  conn: ConnLimits;
+  dbProxies: readonly PeerAddress[];
+  dbLinksPerProxy: number;
+  dbRequestTimeoutMs: number;
+  dbMaxPendingPerLink: number;
+  routeServers: readonly PeerAddress[];
+  links: PeerLinkTimings;
+  /** Unset: duplicate logins are detected on this server only. */
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  groupMembersTtlMs: number;
+  shutdownTimeoutMs: number;
+  /** -1: no /healthz and /metrics. */
+  httpPort: number;
+  logLevel: string;
+}
+
+/** "host:port,host:port" → addresses; a bad entry throws IM_ERR_BAD_CONFIG naming `name`. */
+export function addressesFromEnv(env: Env, name: string, fallback: string): PeerAddress[] {
+  const raw = rawFromEnv(env, name) ?? fallback;
+  if (raw === '') return [];
+  return raw.split(',').map((part) => {
+    const entry = part.trim();
+    const m = /^(.+):(\d{1,5})$/.exec(entry);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) {
+      throw new ImError(ErrorCode.BAD_CONFIG, `${name} must be a comma-separated list of host:port, got "${entry}"`);
+    }
+    return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+  });
+}
+
+/** Reads and validates the access-server's settings; the result is frozen. */
+export function loadConfig(env: Env): AccessConfig {
+  const host = stringFromEnv(env, 'ACCESS_HOST', '127.0.0.1');
+  const port = intFromEnv(env, 'ACCESS_PORT', 8000, { min: 0, max: 65535 });
+  const advertiseIp = stringFromEnv(env, 'ACCESS_ADVERTISE_IP', host);
+  const rate = intFromEnv(env, 'ACCESS_MSG_RATE_PER_SEC', 200, { min: 1, max: 1_000_000 });
+  const dbProxies = addressesFromEnv(env, 'DB_PROXY_ADDRS', '127.0.0.1:10600');
+  if (dbProxies.length === 0) throw new ImError(ErrorCode.BAD_CONFIG, 'DB_PROXY_ADDRS names no db-proxy');
+  const config: AccessConfig = {
+    host,
+    port,
+    advertiseIp,
+    advertiseIp2: stringFromEnv(env, 'ACCESS_ADVERTISE_IP2', advertiseIp),
+    serverId: stringFromEnv(env, 'ACCESS_SERVER_ID', `${advertiseIp}:${port}`),
+    maxConnections: intFromEnv(env, 'ACCESS_MAX_CONNECTIONS', 10_000, { min: 1, max: 10_000_000 }),
+    conn: {
+      maxFrameBytes: intFromEnv(env, 'ACCESS_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_LENGTH, { min: 1024, max: 64 * 1024 * 1024 }),
+      maxInFlight: intFromEnv(env, 'ACCESS_MAX_IN_FLIGHT', 64, { min: 1, max: 60_000 }),
+      maxOutboundBytes: intFromEnv(env, 'ACCESS_MAX_OUTBOUND_BYTES', 8 * 1024 * 1024, { min: 65_536 }),
+      drainTimeoutMs: intFromEnv(env, 'ACCESS_DRAIN_TIMEOUT_MS', 10_000, { min: 10 }),
+      loginTimeoutMs: intFromEnv(env, 'ACCESS_LOGIN_TIMEOUT_MS', 15_000, { min: 100 }),
+      pcTimeoutMs: intFromEnv(env, 'ACCESS_PC_TIMEOUT_MS', 120_000, { min: 100 }),
+      mobileTimeoutMs: intFromEnv(env, 'ACCESS_MOBILE_TIMEOUT_MS', 300_000, { min: 100 }),
+      msgRatePerSec: rate,
+      msgBurst: intFromEnv(env, 'ACCESS_MSG_BURST', rate, { min: 1, max: 1_000_000 }),
+    },
+    dbProxies,
+    dbLinksPerProxy: intFromEnv(env, 'ACCESS_DB_LINKS_PER_PROXY', 2, { min: 1, max: 64 }),
+    dbRequestTimeoutMs: intFromEnv(env, 'ACCESS_DB_TIMEOUT_MS', 10_000, { min: 10 }),
+    dbMaxPendingPerLink: intFromEnv(env, 'ACCESS_DB_MAX_PENDING', 8192, { min: 1, max: 60_000 }),
+    routeServers: addressesFromEnv(env, 'ROUTE_SERVERS', ''),
+    links: {
+      heartbeatMs: intFromEnv(env, 'ACCESS_LINK_HEARTBEAT_MS', 5000, { min: 50 }),
+      timeoutMs: intFromEnv(env, 'ACCESS_LINK_TIMEOUT_MS', 30_000, { min: 200 }),
+      reconnectMinMs: 100,
+      reconnectMaxMs: 5000,
+      maxOutboundBytes: intFromEnv(env, 'ACCESS_LINK_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65_536 }),
+      maxFrameBytes: 16 * 1024 * 1024,
+    },
+    redisUrl: urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
+    groupMembersTtlMs: intFromEnv(env, 'ACCESS_GROUP_CACHE_MS', 2000, { min: 0, max: 3_600_000 }),
+    shutdownTimeoutMs: intFromEnv(env, 'ACCESS_SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
+    httpPort: intFromEnv(env, 'ACCESS_HTTP_PORT', -1, { min: -1, max: 65535 }),
+    logLevel: stringFromEnv(env, 'LOG_LEVEL', 'info'),
+  };
+  if (config.links.heartbeatMs >= config.links.timeoutMs) {
+    throw new ImError(ErrorCode.BAD_CONFIG, 'ACCESS_LINK_HEARTBEAT_MS must be below ACCESS_LINK_TIMEOUT_MS');
+  }
+  Object.freeze(config.conn);
+  Object.freeze(config.links);
+  return Object.freeze(config);
+}

@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import { ClientConnection } from './client-conn.ts';
+import type { DbLinks } from './db-links.ts';
+import type { Delivery } from './delivery.ts';
+import { GroupMembers } from './group-members.ts';
+import type { AccessContext, ClientConn, DbAnswer } from './handlers/types.ts';
+import type { Presence } from './presence.ts';
+import type { Sessions } from './sessions.ts';
+
+/** The access server's own handlers (login) reach a little further than AccessContext. */
+export interface ServerContext extends AccessContext {
+  readonly presence: Presence;
+  /** True when at least one db-proxy link takes requests. */
+  dbAvailable(): boolean;
+}
+
+export interface ContextDeps {
+  serverId: string;
+  log: Logger;
+  db: DbLinks;
+  sessions: Sessions<ClientConnection>;
+  delivery: Delivery;
+  presence: Presence;
+  groupMembersTtlMs: number;
+}
+
+export function createContext(d: ContextDeps): ServerContext {
+  const groups = new GroupMembers((cid, msg, key) => d.db.request(cid, msg, key), d.groupMembersTtlMs);
+  return {
+    serverId: d.serverId,
+    log: d.log,
+    presence: d.presence,
+    now: () => Math.floor(Date.now() / 1000),
+    db: <T>(commandId: number, message: object, orderKey?: string, connId?: number): Promise<DbAnswer<T>> =>
+      d.db.request<T>(commandId, message, orderKey, connId),
+    deliver: (userIds, commandId, message, opts) => d.delivery.deliver(userIds, commandId, message, opts),
+    localConns: (uid) => d.sessions.conns(uid),
+    groupMembers: (groupId) => groups.get(groupId),
+    forgetGroup: (groupId) => groups.forget(groupId),
+    dbAvailable: () => d.db.usableCount > 0,
+  };
+}
+
+/** The ServerContext behind an AccessContext (handlers of this folder only run with one). */
+export function serverContext(ctx: AccessContext): ServerContext {
+  if (!('presence' in ctx)) throw new Error('not an access-server context');
+  return ctx as ServerContext;
+}
+
+/** The ClientConnection behind a ClientConn. */
+export function ownConn(conn: ClientConn): ClientConnection {
+  if (!(conn instanceof ClientConnection)) throw new Error('not an access-server connection');
+  return conn;
+}

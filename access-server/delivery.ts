@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
+import { encodePdu, type Pdu } from '../proto/header.ts';
+import type { IM } from '../proto/messages.ts';
+import type { ClientConnection } from './client-conn.ts';
+import { isGroupMsgType, isMobile, UserStatus } from './conversation.ts';
+import type { RouteLinks } from './route-links.ts';
+import type { Sessions } from './sessions.ts';
+
+export interface DeliveryStats {
+  /** PDUs written to local connections. */
+  local: number;
+  /** Deliveries handed to a route-server. */
+  routed: number;
+  /** Deliveries that arrived from a route-server. */
+  inbound: number;
+}
+
+/** Which local connections of a recipient get a command (TeamTalk's per-type broadcasts). */
+function accepts(conn: ClientConnection, commandId: number): boolean {
+  const mobile = isMobile(conn.session!.clientType);
+  if (commandId === Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY) return mobile;
+  if (commandId === Cid.CID_BUDDY_LIST_STATUS_NOTIFY) return !mobile;
+  return true;
+}
+
+/**
+ * Deliveries: to local connections directly, to other access servers
+ * through one route-server link per conversation (1:1 CID_MSG_DATA as is,
+ * everything else wrapped in CID_EXT_ROUTE_TO_USERS), and PDUs that
+ * route-servers deliver here, to the local connections they name.
+ */
+export class Delivery {
+  readonly stats: DeliveryStats = { local: 0, routed: 0, inbound: 0 };
+
+  constructor(
+    private readonly serverId: string,
+    private readonly sessions: Sessions<ClientConnection>,
+    private readonly route: RouteLinks,
+    private readonly onKick: (msg: IM.Ext.IMKickConn) => void,
+    private readonly log: Logger,
+  ) {}
+
+  deliver(userIds: readonly number[], commandId: number, message: object, opts: { exceptConnId?: number; orderKey?: string } = {}): void {
+    const body = encodeBody(commandId, message as never);
+    const pdu = encodePdu({ commandId }, body);
+    const recipients = [...new Set(userIds)].filter((u) => u > 0);
+    this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
+    if (this.route.configured === 0 || recipients.length === 0) return;
+    const key = opts.orderKey ?? `u${recipients[0]}`;
+    const m = message as { msgType?: number };
+    if (commandId === Cid.CID_MSG_DATA && !isGroupMsgType(m.msgType ?? 0)) {
+      if (this.route.sendByKey(key, pdu)) this.stats.routed++;
+      return;
+    }
+    const wrapped: IM.Ext.IIMRouteToUsers = { userIds: recipients, commandId, pduBody: body, originServer: this.serverId };
+    if (this.route.sendByKey(key, encodePdu({ commandId: Cid.CID_EXT_ROUTE_TO_USERS }, encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, wrapped)))) {
+      this.stats.routed++;
+    }
+  }
+
+  /** Sends a user-status notify to every local PC connection of other users (TeamTalk's broadcast, local part). */
+  statusToLocalPcs(uid: number, status: number): void {
+    const pdu = encodePdu({ commandId: Cid.CID_BUDDY_LIST_STATUS_NOTIFY }, encodeBody(Cid.CID_BUDDY_LIST_STATUS_NOTIFY, { userStat: { userId: uid, status } }));
+    for (const c of this.sessions.all()) {
+      if (c.session.uid !== uid && !isMobile(c.session.clientType)) {
+        c.sendPdu(pdu);
+        this.stats.local++;
+      }
+    }
+  }
+
+  /** A PDU from a route-server. */
+  fromRoute(pdu: Pdu): void {
+    const { commandId } = pdu.header;
+    try {
+      switch (commandId) {
+        case Cid.CID_MSG_DATA: {
+          const m = decodeBody(Cid.CID_MSG_DATA, pdu.body);
+          if (isGroupMsgType(m.msgType)) {
+            this.log.warn('unwrapped group message from route-server; dropped');
+            return;
+          }
+          this.stats.inbound++;
+          this.deliverLocal([m.toSessionId, m.fromUserId], commandId, encodePdu({ commandId }, pdu.body), -1);
+          return;
+        }
+        case Cid.CID_EXT_ROUTE_TO_USERS: {
+          const m = decodeBody(Cid.CID_EXT_ROUTE_TO_USERS, pdu.body);
+          if (m.originServer === this.serverId) return;
+          this.stats.inbound++;
+          this.deliverLocal(m.userIds, m.commandId, encodePdu({ commandId: m.commandId }, m.pduBody), -1);
+          return;
+        }
+        case Cid.CID_EXT_KICK_CONN:
+          this.onKick(decodeBody(Cid.CID_EXT_KICK_CONN, pdu.body));
+          return;
+        case Cid.CID_OTHER_LOGIN_STATUS_NOTIFY: {
+          const m = decodeBody(Cid.CID_OTHER_LOGIN_STATUS_NOTIFY, pdu.body);
+          const loginStat = m.loginStatus === 1 ? UserStatus.ONLINE : UserStatus.OFFLINE;
+          const out = encodeBody(Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, { userId: m.userId, loginStat });
+          this.deliverLocal([m.userId], Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, encodePdu({ commandId: Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY }, out), -1);
+          return;
+        }
+        case Cid.CID_BUDDY_LIST_STATUS_NOTIFY: {
+          const m = decodeBody(Cid.CID_BUDDY_LIST_STATUS_NOTIFY, pdu.body);
+          this.statusToLocalPcs(m.userStat.userId, m.userStat.status);
+          return;
+        }
+        default:
+          this.log.debug({ commandId }, 'route-server PDU not handled');
+      }
+    } catch (err) {
+      this.log.warn({ err, commandId }, 'undecodable PDU from route-server; dropped');
+    }
+  }
+
+  private deliverLocal(userIds: readonly number[], commandId: number, pdu: Uint8Array, exceptConnId: number): void {
+    const seen = new Set<number>();
+    for (const uid of userIds) {
+      if (seen.has(uid)) continue;
+      seen.add(uid);
+      for (const c of this.sessions.conns(uid)) {
+        if (c.id === exceptConnId || !accepts(c, commandId)) continue;
+        c.sendPdu(pdu);
+        this.stats.local++;
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { PduHeader } from '../../proto/header.ts';
+
+/** Who a logged-in connection is. */
+export interface ClientSession {
+  uid: number;
+  /** IM.BaseDefine.ClientType of the connection. */
+  clientType: number;
+  /** IM.BaseDefine.UserStatType the client asked for. */
+  status: number;
+  /** The user's row as db-proxy's validate returned it (IM.BaseDefine.IUserInfo). */
+  userInfo: object;
+}
+
+/** One client connection, as handlers see it. Only the connection touches its socket. */
+export interface ClientConn {
+  /** Unique on this access server for its lifetime; never reused. */
+  readonly id: number;
+  /** Null until login succeeds. */
+  session: ClientSession | null;
+  readonly log: Logger;
+  /** Sends one PDU to this client (seqNum 0 for pushes). */
+  send(commandId: number, message: object, seqNum?: number): void;
+  /** Closes the connection: after `kick` the client first gets CID_LOGIN_KICK_USER. */
+  close(reason: string): void;
+}
+
+/** An answer from db-proxy. */
+export interface DbAnswer<T = Record<string, unknown>> {
+  commandId: number;
+  message: T;
+}
+
+/** What handlers can reach on the access server. */
+export interface AccessContext {
+  readonly serverId: string;
+  readonly log: Logger;
+  /** Unix time in seconds. */
+  now(): number;
+  /**
+   * Sends a request to db-proxy and resolves with its answer. `orderKey`
+   * (a conversation) picks the db-proxy link, so requests with the same key
+   * keep their order. Rejects with ImError (IM_ERR_TIMEOUT,
+   * IM_ERR_CONNECTION_CLOSED, IM_ERR_STORAGE when no db-proxy is reachable,
+   * IM_ERR_QUEUE_FULL). `connId` goes into attach_data (TeamTalk's handle).
+   * A command db-proxy does not answer resolves once written, commandId 0.
+   */
+  db<T = Record<string, unknown>>(commandId: number, message: object, orderKey?: string, connId?: number): Promise<DbAnswer<T>>;
+  /**
+   * Delivers one PDU to every connection of `userIds`: local ones directly,
+   * the others through the route-servers (only to the servers holding them).
+   * `exceptConnId` skips one local connection (the sender's own).
+   * `orderKey` keeps deliveries of one conversation in order across servers.
+   */
+  deliver(userIds: readonly number[], commandId: number, message: object, opts?: { exceptConnId?: number; orderKey?: string }): void;
+  /** Local connections of a user (logged in), any client type. */
+  localConns(uid: number): readonly ClientConn[];
+  /**
+   * Member ids of a live group, from db-proxy (CID_GROUP_INFO_REQUEST),
+   * cached for a short time (ACCESS_GROUP_CACHE_MS). Empty when the group
+   * does not exist. Rejects like `db`.
+   */
+  groupMembers(groupId: number): Promise<readonly number[]>;
+  /** Drops the cached members of a group (call after changing them). */
+  forgetGroup(groupId: number): void;
+}
+
+/** A decoded request from a client. */
+export interface ClientRequest {
+  header: PduHeader;
+  /** The body decoded by its command id (camelCase fields). */
+  message: Record<string, unknown>;
+}
+
+/**
+ * One command handler. It must answer every request that has an answer in
+ * the protocol (a refusal is an explicit result code, never silence); a
+ * thrown error is caught by the dispatcher, logged, and answered by `fail`
+ * where the handler table defines one.
+ */
+export type ClientHandler = (ctx: AccessContext, conn: ClientConn, req: ClientRequest) => Promise<void>;
+
+/**
+ * The explicit refusal of one request: called when its handler threw, or
+ * when the request was refused before reaching it (message rate limit). It
+ * sends the command's answer with a failure result on `req.header.seqNum`.
+ */
+export type ClientFail = (conn: ClientConn, req: ClientRequest, err: unknown) => void;
+
+/** One row of a handler table: command id, handler, optional refusal. */
+export type HandlerEntry = readonly [number, ClientHandler, ClientFail?];

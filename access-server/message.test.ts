@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Cid } from '../proto/commands.ts';
+import type { IM } from '../proto/messages.ts';
+import type { RunningAccessServer } from './access-server.ts';
+import { collectPushes, MOBILE, nextPush, PC, startAccessFixture, type AccessFixture } from '../test/helpers/access-server.ts';
+
+let fx: AccessFixture;
+let server: RunningAccessServer;
+
+before(async () => {
+  fx = await startAccessFixture();
+  server = await fx.startServer();
+  await fx.seedUsers(16);
+});
+after(() => fx.close());
+
+function text(from: number, to: number, s: string, msgType = 1): IM.Message.IIMMsgData {
+  return { fromUserId: from, toSessionId: to, msgId: 0, createTime: 0, msgType, msgData: Buffer.from(s) };
+}
+
+test('1:1: ack on the same seq with the msg id; receiver and the sender\'s other device get it, the sending connection does not', async () => {
+  const alice = await fx.login(server, 1, PC);
+  const aliceMobile = await fx.login(server, 1, MOBILE);
+  const bob = await fx.login(server, 2, PC);
+  const atBob = nextPush(bob, Cid.CID_MSG_DATA);
+  const atMobile = nextPush(aliceMobile, Cid.CID_MSG_DATA);
+  let echoed = false;
+  alice.on('push', (r) => (echoed ||= r.commandId === Cid.CID_MSG_DATA));
+  // from_user_id is forced to the session's user
+  const res = await alice.request(Cid.CID_MSG_DATA, text(999, 2, 'hello'));
+  assert.equal(res.commandId, Cid.CID_MSG_DATA_ACK);
+  const ack = res.message as IM.Message.IMMsgDataAck;
+  assert.ok(ack.msgId > 0);
+  assert.deepEqual({ userId: ack.userId, sessionId: ack.sessionId, sessionType: ack.sessionType }, { userId: 1, sessionId: 2, sessionType: 1 });
+  for (const got of [await atBob, await atMobile]) {
+    const m = got.message as IM.Message.IMMsgData;
+    assert.equal(got.header.seqNum, 0);
+    assert.equal(m.msgId, ack.msgId);
+    assert.equal(m.fromUserId, 1);
+    assert.ok(m.createTime > 0);
+    assert.equal(Buffer.from(m.msgData).toString(), 'hello');
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(echoed, false);
+});
+
+test('20 messages sent without waiting get increasing ids and arrive in order', async () => {
+  const a = await fx.login(server, 3, PC);
+  const b = await fx.login(server, 4, PC);
+  const pushes = collectPushes(b, Cid.CID_MSG_DATA, 20, 5000);
+  const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => a.request(Cid.CID_MSG_DATA, text(3, 4, `m${i}`))));
+  const ids = acks.map((r) => (r.message as IM.Message.IMMsgDataAck).msgId);
+  for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `ack ids in send order: ${ids.join(',')}`);
+  const got = (await pushes).map((r) => r.message as IM.Message.IMMsgData);
+  assert.deepEqual(got.map((m) => m.msgId), ids);
+  assert.deepEqual(got.map((m) => Buffer.from(m.msgData).toString()), ids.map((_, i) => `m${i}`));
+});
+
+test('an offline receiver gets nothing pushed, but the message counts as unread', async () => {
+  const a = await fx.login(server, 5, PC);
+  const res = await a.request(Cid.CID_MSG_DATA, text(5, 6, 'while you were out'));
+  assert.ok((res.message as IM.Message.IMMsgDataAck).msgId > 0);
+  const db = await fx.dbProxy.connect();
+  const unread = await db.request(Cid.CID_MSG_UNREAD_CNT_REQUEST, { userId: 6 });
+  const body = unread.message as IM.Message.IMUnreadMsgCntRsp;
+  assert.equal(body.totalCnt, 1);
+  assert.equal(body.unreadinfoList[0]!.sessionId, 5);
+});
+
+test('a read ack clears unread and notifies the user\'s other devices', async () => {
+  const a = await fx.login(server, 7, PC);
+  await a.request(Cid.CID_MSG_DATA, text(7, 8, 'read me'));
+  const bPc = await fx.login(server, 8, PC);
+  const bMobile = await fx.login(server, 8, MOBILE);
+  const notified = nextPush(bMobile, Cid.CID_MSG_READ_NOTIFY);
+  bPc.send(Cid.CID_MSG_READ_ACK, { userId: 8, sessionId: 7, msgId: 1, sessionType: 1 });
+  const n = (await notified).message as IM.Message.IMMsgDataReadNotify;
+  assert.deepEqual({ userId: n.userId, sessionId: n.sessionId, msgId: n.msgId }, { userId: 8, sessionId: 7, msgId: 1 });
+  const db = await fx.dbProxy.connect();
+  const unread = await db.request(Cid.CID_MSG_UNREAD_CNT_REQUEST, { userId: 8 });
+  assert.equal((unread.message as IM.Message.IMUnreadMsgCntRsp).totalCnt, 0);
+});
+
+test('empty messages and messages to oneself are answered with msg id 0', async () => {
+  const a = await fx.login(server, 9, PC);
+  const empty = await a.request(Cid.CID_MSG_DATA, text(9, 10, ''));
+  assert.equal((empty.message as IM.Message.IMMsgDataAck).msgId, 0);
+  const self = await a.request(Cid.CID_MSG_DATA, text(9, 9, 'me'));
+  assert.equal((self.message as IM.Message.IMMsgDataAck).msgId, 0);
+});
+
+test('over the message rate, messages are answered with msg id 0', async () => {
+  const limited = await fx.startServer({ ACCESS_MSG_RATE_PER_SEC: '5', ACCESS_MSG_BURST: '5' });
+  const a = await fx.login(limited, 11, PC);
+  const acks = await Promise.all(Array.from({ length: 10 }, (_, i) => a.request(Cid.CID_MSG_DATA, text(11, 12, `r${i}`))));
+  const ids = acks.map((r) => (r.message as IM.Message.IMMsgDataAck).msgId);
+  assert.equal(ids.filter((id) => id > 0).length, 5);
+  assert.equal(ids.filter((id) => id === 0).length, 5);
+});
+
+test('a group message reaches every online member once, not the sending connection', async () => {
+  const pool = fx.dbProxy.storage.pool;
+  const now = Math.floor(Date.now() / 1000);
+  await pool.query('INSERT INTO IMGroup (id, name, creator, type, userCnt, status, version, created, updated) VALUES (?, ?, ?, 1, 3, 0, 1, ?, ?)', [500, 'g', 13, now, now]);
+  await pool.query('INSERT INTO IMGroupMember (groupId, userId, status, created, updated) VALUES ?', [[13, 14, 15].map((u) => [500, u, 0, now, now])]);
+  const a = await fx.login(server, 13, PC);
+  const aMobile = await fx.login(server, 13, MOBILE);
+  const b = await fx.login(server, 14, PC);
+  const outsider = await fx.login(server, 16, PC);
+  let leaked = false;
+  outsider.on('push', (r) => (leaked ||= r.commandId === Cid.CID_MSG_DATA));
+  const atB = collectPushes(b, Cid.CID_MSG_DATA, 3);
+  const atMobile = collectPushes(aMobile, Cid.CID_MSG_DATA, 3);
+  const acks = await Promise.all([0, 1, 2].map((i) => a.request(Cid.CID_MSG_DATA, text(13, 500, `g${i}`, 0x11))));
+  const ids = acks.map((r) => (r.message as IM.Message.IMMsgDataAck).msgId);
+  assert.ok(ids.every((id) => id > 0));
+  assert.equal((acks[0]!.message as IM.Message.IMMsgDataAck).sessionType, 2);
+  assert.deepEqual((await atB).map((r) => (r.message as IM.Message.IMMsgData).msgId), ids);
+  assert.deepEqual((await atMobile).map((r) => (r.message as IM.Message.IMMsgData).msgId), ids);
+  const notMember = await outsider.request(Cid.CID_MSG_DATA, text(16, 500, 'let me in', 0x11));
+  assert.equal((notMember.message as IM.Message.IMMsgDataAck).msgId, 0);
+  assert.equal(leaked, false);
+});
+
+test('CID_MSG_TIME_REQUEST is answered with the server time', async () => {
+  const a = await fx.login(server, 10, PC);
+  const res = await a.request(Cid.CID_MSG_TIME_REQUEST, {});
+  const t = (res.message as IM.Message.IMClientTimeRsp).serverTime;
+  assert.ok(Math.abs(t - Date.now() / 1000) < 5);
+});

@@ -1,0 +1,48 @@
+import type { Metric } from '../common/ops-http.ts';
+import type { ClientConnection } from './client-conn.ts';
+import type { DbLinks } from './db-links.ts';
+import type { Delivery } from './delivery.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { RouteLinks } from './route-links.ts';
+import type { ClientServer } from './server.ts';
+import type { Sessions } from './sessions.ts';
+
+export interface MetricSources {
+  server: ClientServer;
+  sessions: Sessions<ClientConnection>;
+  db: DbLinks;
+  route: RouteLinks;
+  dispatcher: Dispatcher;
+  delivery: Delivery;
+}
+
+function gauge(name: string, help: string, value: number): Metric {
+  return { name: `access_${name}`, help, type: 'gauge', value };
+}
+
+function counter(name: string, help: string, value: number): Metric {
+  return { name: `access_${name}_total`, help, type: 'counter', value };
+}
+
+/** The access server's /metrics, read from its parts' counters. */
+export function metricsOf(p: MetricSources): Metric[] {
+  return [
+    gauge('connections', 'Open client connections (logged in or not).', p.server.size),
+    gauge('sessions', 'Logged-in client connections.', p.sessions.count),
+    gauge('online_users', 'Users with at least one connection here.', p.sessions.users),
+    gauge('db_links_usable', 'db-proxy links taking requests.', p.db.usableCount),
+    gauge('db_pending', 'Requests waiting for db-proxy.', p.db.pendingCount),
+    gauge('route_links_usable', 'route-server links up.', p.route.usableCount),
+    counter('connections_accepted', 'Client connections accepted.', p.server.stats.accepted),
+    counter('connections_refused', 'Client connections closed at once: over the cap.', p.server.stats.refusedOverCap),
+    counter('connections_timed_out', 'Clients dropped for login timeout or silence.', p.server.stats.timedOut),
+    counter('requests', 'Client requests dispatched.', p.dispatcher.stats.requests),
+    counter('requests_unknown', 'Client requests with a command not served.', p.dispatcher.stats.unknownCommands),
+    counter('requests_rate_limited', 'Messages refused over the per-connection rate.', p.dispatcher.stats.rateLimited),
+    counter('handler_errors', 'Handlers that threw.', p.dispatcher.stats.handlerErrors),
+    counter('pushes_local', 'PDUs pushed to local connections.', p.delivery.stats.local),
+    counter('deliveries_routed', 'Deliveries sent through a route-server.', p.delivery.stats.routed),
+    counter('deliveries_inbound', 'Deliveries received from route-servers.', p.delivery.stats.inbound),
+    counter('route_unsent', 'Deliveries not routed: no route-server link up.', p.route.stats.unsent),
+  ];
+}
