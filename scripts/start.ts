@@ -2,10 +2,14 @@
  * npm start — the whole cluster on one machine. Storage is MYSQL_URL /
  * REDIS_URL when set, else a private MariaDB and Redis under .stack/default
  * (started here, stopped on exit). Migrates the schema, then starts every
- * process as a child and prints what runs where. Ctrl-C stops everything.
+ * process as a child — db-proxy, one route-server, two access servers (ids
+ * a and b, ports ACCESS_PORT and ACCESS_PORT + 1) — waits until each
+ * listens, and prints what runs where and how to chat with the terminal
+ * client. Ctrl-C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { intFromEnv } from '../common/config.ts';
 import { migrate } from '../schema/migrate.ts';
 import { DEFAULT_STACK_DIR, REPO_ROOT, resolveStorage } from './stack.ts';
@@ -14,11 +18,44 @@ interface Proc {
   name: string;
   script: string;
   env: Record<string, string>;
+  /** The TCP port it listens on once it is up. */
+  port: number;
 }
 
-/** The cluster's processes, in start order. */
+const portFromEnv = (name: string, fallback: number): number => intFromEnv(process.env, name, fallback, { min: 1, max: 65_535 });
+const DB_PROXY_PORT = portFromEnv('DB_PROXY_PORT', 10600);
+const ROUTE_PORT = portFromEnv('ROUTE_SERVER_PORT', 10700);
+const ROUTE_HTTP_PORT = portFromEnv('ROUTE_HTTP_PORT', 10800);
+/** Access server a listens here, b on the next port. */
+const ACCESS_PORT = portFromEnv('ACCESS_PORT', 8000);
+const LOOPBACK = '127.0.0.1';
+
+function accessServer(id: 'a' | 'b', port: number): Proc {
+  return {
+    name: `access-server ${id}`,
+    script: 'access-server/main.ts',
+    port,
+    env: {
+      ACCESS_SERVER_ID: id,
+      ACCESS_HOST: LOOPBACK,
+      ACCESS_PORT: String(port),
+      DB_PROXY_ADDRS: `${LOOPBACK}:${DB_PROXY_PORT}`,
+      ROUTE_SERVERS: `${LOOPBACK}:${ROUTE_PORT}`,
+    },
+  };
+}
+
+/** The cluster's processes, in start order: each access server reaches db-proxy and the route-server (and Redis, for duplicate logins). */
 const PROCESSES: Proc[] = [
-  { name: 'db-proxy', script: 'db-proxy/main.ts', env: { DB_PROXY_PORT: process.env.DB_PROXY_PORT ?? '10600' } },
+  { name: 'db-proxy', script: 'db-proxy/main.ts', port: DB_PROXY_PORT, env: { DB_PROXY_HOST: LOOPBACK, DB_PROXY_PORT: String(DB_PROXY_PORT) } },
+  {
+    name: 'route-server',
+    script: 'route-server/main.ts',
+    port: ROUTE_PORT,
+    env: { ROUTE_SERVER_HOST: LOOPBACK, ROUTE_SERVER_PORT: String(ROUTE_PORT), ROUTE_HTTP_PORT: String(ROUTE_HTTP_PORT) },
+  },
+  accessServer('a', ACCESS_PORT),
+  accessServer('b', ACCESS_PORT + 1),
 ];
 
 const shards = intFromEnv(process.env, 'SHARDS', 8, { min: 1, max: 1024 });
@@ -44,20 +81,24 @@ try {
   console.log(`[start] MySQL ${storage.started.mysql ? '(embedded)' : '(MYSQL_URL)'}: ${redact(mysqlUrl)}`);
   console.log(`[start] Redis ${storage.started.redis ? '(embedded)' : '(REDIS_URL)'}: ${redact(storage.redisUrl)}`);
   const common = { MYSQL_URL: mysqlUrl, REDIS_URL: storage.redisUrl, SHARDS: String(shards) };
+  const ready: Promise<void>[] = [];
   for (const p of processes(common)) {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, p.script)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...p.env },
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
+    ready.push(forwardUntilListening(child, p));
     child.once('exit', (code, signal) => {
       if (stopping) return;
       console.error(`[start] ${p.name} exited (${signal ?? code}); stopping the cluster`);
       void stop(1);
     });
     children.push(child);
-    console.log(`[start] ${p.name}: pid ${child.pid}`);
+    console.log(`[start] ${p.name}: pid ${child.pid}, port ${p.port}`);
   }
+  await Promise.all(ready);
+  console.log(howToConnect(storage.started.mysql));
   console.log('[start] running; Ctrl-C stops everything');
 } catch (err) {
   console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
@@ -67,6 +108,34 @@ try {
 /** The processes of the cluster, with their own settings. */
 function processes(common: Record<string, string>): Proc[] {
   return PROCESSES.map((p) => ({ ...p, env: { ...common, ...p.env } }));
+}
+
+/** Passes the child's log lines through; resolves at its "<name> listening" line (rejects after 60 s). */
+function forwardUntilListening(child: ChildProcess, p: Proc): Promise<void> {
+  const readyMsg = `"msg":"${p.script.split('/')[0]} listening"`;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${p.name} did not start listening within 60 s`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      console.log(line);
+      if (!line.includes(readyMsg)) return;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function howToConnect(embeddedMysql: boolean): string {
+  const route = ROUTE_HTTP_PORT === 10800 ? '' : ` --route http://${LOOPBACK}:${ROUTE_HTTP_PORT}`;
+  const env = embeddedMysql ? '' : 'MYSQL_URL=<same as above> ';
+  return [
+    `[start] up: access servers a (${LOOPBACK}:${ACCESS_PORT}) and b (${LOOPBACK}:${ACCESS_PORT + 1}), ` +
+      `GET http://${LOOPBACK}:${ROUTE_HTTP_PORT}/msg_server picks one`,
+    '[start] try it from two more shells:',
+    `  ${env}npm run client -- --create-user alice secret     # operator shortcut: prints alice's user id`,
+    `  ${env}npm run client -- --create-user bob secret`,
+    `  npm run client --${route} --user alice --password secret      # then: /to <bob's id> hello`,
+    `  npm run client --${route} --user bob --password secret        # /help lists the commands`,
+  ].join('\n');
 }
 
 /** MYSQL_URL without a database means the `teamtalk` database. */
