@@ -46,7 +46,7 @@ export function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   args.push(MAIN);
   const child: ChildProcess = spawn(process.execPath, args, {
-    env: { ...process.env, LOG_LEVEL: 'info', ...opts.env, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...opts.env, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let ended: string | null = null;
