@@ -5,6 +5,7 @@
  * are closed, presence goes offline at the route-servers.
  */
 import pino from 'pino';
+import { closeOnSignal } from '../common/lifecycle.ts';
 import { startAccessServer } from './access-server.ts';
 import { loadConfig } from './config.ts';
 
@@ -23,21 +24,4 @@ log.info(
   'access-server listening',
 );
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+closeOnSignal(log, () => running.close());

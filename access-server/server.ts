@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Pdu } from '../proto/header.ts';
 import { ClientConnection } from './client-conn.ts';
 import type { ConnLimits } from './config.ts';
+import { listen } from '../common/lifecycle.ts';
 
 export interface ClientServerOptions {
   host: string;
@@ -54,14 +55,7 @@ export class ClientServer {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as net.AddressInfo;
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+    return listen(this.server, this.opts.host, this.opts.port);
   }
 
   /** Open connections (logged in or not). */

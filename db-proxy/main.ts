@@ -4,6 +4,7 @@
  * gracefully: every request already read is answered before exit.
  */
 import pino from 'pino';
+import { closeOnSignal } from '../common/lifecycle.ts';
 import { loadConfig } from './config.ts';
 import { startDbProxy } from './db-proxy.ts';
 
@@ -13,21 +14,4 @@ const log = pino({ level: config.logLevel }).child({ proc: 'db-proxy', instance:
 const proxy = await startDbProxy(config, log);
 log.info({ address: proxy.address, workers: config.workers, shards: config.storage.shards }, 'db-proxy listening');
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    proxy.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+closeOnSignal(log, () => proxy.close());

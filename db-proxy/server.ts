@@ -8,6 +8,7 @@ import type { Executor } from './executor.ts';
 import { Link, type LinkOptions } from './link.ts';
 import { refusal } from './refusal.ts';
 import type { Registry } from './handlers/types.ts';
+import { listen } from '../common/lifecycle.ts';
 
 export interface ServerOptions extends LinkOptions {
   host: string;
@@ -67,14 +68,7 @@ export class DbProxyServer {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as net.AddressInfo;
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+    return listen(this.server, this.opts.host, this.opts.port);
   }
 
   get queued(): number {

@@ -4,6 +4,7 @@
  * GET /msg_server until SIGINT/SIGTERM, then shuts down gracefully.
  */
 import pino from 'pino';
+import { closeOnSignal } from '../common/lifecycle.ts';
 import { loadConfig } from './config.ts';
 import { startRouteServer } from './route-server.ts';
 
@@ -13,21 +14,4 @@ const log = pino({ level: config.logLevel }).child({ proc: 'route-server', insta
 const route = await startRouteServer(config, log);
 log.info({ links: route.address, http: route.httpAddress }, 'route-server listening');
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    route.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+closeOnSignal(log, () => route.close());

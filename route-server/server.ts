@@ -5,6 +5,7 @@ import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { Registry, RouteContext, RouteStats } from './handlers/types.ts';
 import { RouteLink, type LinkOptions } from './link.ts';
 import { PresenceTable } from './presence.ts';
+import { listen } from '../common/lifecycle.ts';
 
 export interface LinkServerOptions extends LinkOptions {
   host: string;
@@ -46,14 +47,7 @@ export class RouteServer implements RouteContext {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as net.AddressInfo;
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+    return listen(this.server, this.opts.host, this.opts.port);
   }
 
   link(id: number): RouteLink | undefined {
