@@ -11,6 +11,7 @@
  * process dies without stopping them; whatever is still left is cleaned up by
  * the next start.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -88,6 +89,8 @@ async function startServices(opts: StackOptions, which: Record<ServiceName, bool
   const stop = async (): Promise<void> => {
     stopping = true;
     await Promise.all([...spawned].map((pid) => terminate(pid, 30_000)));
+    // A server that exited stays a zombie until Node reaps it: wait for that too.
+    await Promise.all(running.map((s) => reaped(s.child)));
     await watchdog.stop();
     removeState(dir);
     if (ephemeral) rmSync(dir, { recursive: true, force: true });
@@ -117,6 +120,19 @@ async function startServices(opts: StackOptions, which: Record<ServiceName, bool
     pids: Object.fromEntries(running.map((s) => [s.name, s.pid])),
     stop,
   };
+}
+
+/** Resolves once a child has exited and been reaped (bounded: 5 s). */
+function reaped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 5_000);
+    timer.unref();
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Starts a private MariaDB and Redis. Call stop() when done. */
