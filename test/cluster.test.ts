@@ -106,6 +106,26 @@ function closedWithin(c: PduClient, timeoutMs: number, what: string): Promise<vo
   });
 }
 
+/** `p`, or a rejection naming `what` after timeoutMs: no test waits forever. */
+function within<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Calls `act` every 200 ms until `done` settles; rejects after timeoutMs. */
+async function repeatUntil<T>(done: Promise<T>, act: () => void, what: string, timeoutMs = 5000): Promise<T> {
+  act();
+  const timer = setInterval(act, 200);
+  try {
+    return await within(done, timeoutMs, what);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -159,7 +179,7 @@ test('group chat reaches members on both servers, not the sender', async () => {
 
 test('an offline user gets nothing pushed, then pulls unread counts and history by msg id; a read ack clears unread and notifies the other device', async () => {
   const alice = sessions.find((s) => s.userId === 7)!;
-  const ids = [];
+  const ids: number[] = [];
   for (const t of ['one', 'two', 'three']) ids.push(await alice.sendText(10, t));
   const pc = await login(1, 10);
   const pushed: IncomingMessage[] = [];
@@ -173,8 +193,10 @@ test('an offline user gets nothing pushed, then pulls unread counts and history 
   const notified = new Promise<IM.Message.IMMsgDataReadNotify>((resolve) =>
     mobile.on('notify', (r) => void (r.commandId === Cid.CID_MSG_READ_NOTIFY && resolve(r.message as IM.Message.IMMsgDataReadNotify))),
   );
-  pc.markRead(7, SessionType.SINGLE, ids[2]!);
-  const n = await notified;
+  // The route-servers learn of the mobile login asynchronously: a read ack sent
+  // before that reaches no one on server a, so repeat it (it is idempotent) until
+  // the notify arrives, within a bound.
+  const n = await repeatUntil(notified, () => pc.markRead(7, SessionType.SINGLE, ids[2]!), 'read notify on the other device');
   assert.deepEqual([n.userId, n.sessionId, n.msgId, n.sessionType], [10, 7, ids[2], SessionType.SINGLE]);
   await until(() => pc.unread(), (u) => u.totalCnt === 0, 'unread cleared');
   assert.equal(pushed.length, 0);
@@ -182,8 +204,8 @@ test('an offline user gets nothing pushed, then pulls unread counts and history 
 
 test('a duplicate login kicks and closes the old connection; simultaneous logins on two servers leave one session', async () => {
   const first = await login(0, 11);
-  const kicked = once(first, 'kicked');
-  const gone = once(first, 'close');
+  const kicked = within(once(first, 'kicked'), 5000, 'kick of the first login');
+  const gone = within(once(first, 'close'), 5000, 'close of the first login');
   await login(1, 11);
   assert.equal(((await kicked)[0] as { kickReason: number }).kickReason, 1);
   await gone;
