@@ -126,8 +126,9 @@ async function startServices(opts: StackOptions, which: Record<ServiceName, bool
 function reaped(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
+    // Not unref'd: the servers are unref'd children, so this timer is what keeps
+    // the process alive until their exit is seen.
     const timer = setTimeout(resolve, 5_000);
-    timer.unref();
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();
