@@ -81,7 +81,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   );
   delivery = new Delivery(config.serverId, sessions, route, (m) => presence!.onKickConn(m), log);
   presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
-  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, groupMembersTtlMs: config.groupMembersTtlMs });
+  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, route, groupMembersTtlMs: config.groupMembersTtlMs });
   dispatcher = new Dispatcher(context, handlerTable);
   const teardown = (): void => {
     server.destroy();

@@ -106,3 +106,13 @@ test('a logout on one server is seen offline by the route-servers', async () => 
   await c.request(Cid.CID_LOGIN_REQ_LOGINOUT, {});
   await routeSees(8, 0);
 });
+
+test('users status comes from the route-servers: a user on the other server is online', async () => {
+  const asker = await fx.login(a, 9, PC);
+  const other = await fx.login(b, 10, MOBILE);
+  await routeSees(10);
+  const rsp = await asker.request(Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, { userId: 9, userIdList: [10, 11, 9] });
+  const list = (rsp.message as IM.Buddy.IMUsersStatRsp).userStatList.map((u) => [u.userId, u.status]);
+  assert.deepEqual(list, [[10, 1], [11, 2], [9, 1]]);
+  other.destroy();
+});

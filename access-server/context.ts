@@ -5,6 +5,7 @@ import type { Delivery } from './delivery.ts';
 import { GroupMembers } from './group-members.ts';
 import type { AccessContext, ClientConn, DbAnswer } from './handlers/types.ts';
 import type { Presence } from './presence.ts';
+import type { RouteLinks } from './route-links.ts';
 import type { Sessions } from './sessions.ts';
 
 /** The access server's own handlers (login) reach a little further than AccessContext. */
@@ -21,6 +22,7 @@ export interface ContextDeps {
   sessions: Sessions<ClientConnection>;
   delivery: Delivery;
   presence: Presence;
+  route: RouteLinks;
   groupMembersTtlMs: number;
 }
 
@@ -35,6 +37,7 @@ export function createContext(d: ContextDeps): ServerContext {
       d.db.request<T>(commandId, message, orderKey, connId),
     deliver: (userIds, commandId, message, opts) => d.delivery.deliver(userIds, commandId, message, opts),
     localConns: (uid) => d.sessions.conns(uid),
+    routeQuery: d.route.configured > 0 ? (commandId, message, expect) => d.route.query(commandId, message, expect) : undefined,
     groupMembers: (groupId) => groups.get(groupId),
     forgetGroup: (groupId) => groups.forget(groupId),
     dbAvailable: () => d.db.usableCount > 0,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Cid, encodeBody } from '../proto/commands.ts';
+import { ErrorCode, ImError } from '../common/errors.ts';
+import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { IM } from '../proto/messages.ts';
 import type { AccessConfig } from './config.ts';
@@ -23,8 +24,18 @@ export interface RouteStats {
   unsent: number;
 }
 
-function pdu(commandId: number, message: object): Buffer {
-  return encodePdu({ commandId }, encodeBody(commandId, message as never));
+function pdu(commandId: number, message: object, seqNum = 0): Buffer {
+  return encodePdu({ commandId, seqNum }, encodeBody(commandId, message as never));
+}
+
+/** Most queries to route-servers awaiting an answer at once. */
+export const MAX_PENDING_QUERIES = 1024;
+
+interface PendingQuery {
+  expect: number;
+  resolve: (message: Record<string, unknown>) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 /**
@@ -35,6 +46,8 @@ function pdu(commandId: number, message: object): Buffer {
 export class RouteLinks {
   readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0 };
   private readonly links: PeerLink[];
+  private readonly pending = new Map<number, PendingQuery>();
+  private nextSeq = 1;
 
   constructor(
     config: Pick<AccessConfig, 'routeServers' | 'links'>,
@@ -49,7 +62,7 @@ export class RouteLinks {
           onOpen: (link) => this.register(link),
           onPdu: (_link, p) => {
             this.stats.received++;
-            this.onPdu(p);
+            if (!this.answer(p)) this.onPdu(p);
           },
           onDown: () => {},
         }),
@@ -92,8 +105,51 @@ export class RouteLinks {
     return true;
   }
 
+  /**
+   * Asks a route-server (the first usable link) and resolves with its answer
+   * of command `expect` on the same seq (e.g. cluster-wide user status).
+   * Rejects with IM_ERR_CONNECTION_CLOSED (no link), IM_ERR_QUEUE_FULL or
+   * IM_ERR_TIMEOUT.
+   */
+  query(commandId: number, message: object, expect: number, timeoutMs = 3000): Promise<Record<string, unknown>> {
+    const link = this.links.find((l) => l.usable);
+    if (!link) return Promise.reject(new ImError(ErrorCode.CONNECTION_CLOSED, 'no route-server link is up'));
+    if (this.pending.size >= MAX_PENDING_QUERIES) return Promise.reject(new ImError(ErrorCode.QUEUE_FULL, 'too many route-server queries in flight'));
+    let seq = this.nextSeq;
+    while (this.pending.has(seq)) seq = seq >= 0xffff ? 1 : seq + 1;
+    this.nextSeq = seq >= 0xffff ? 1 : seq + 1;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        reject(new ImError(ErrorCode.TIMEOUT, `route-server did not answer 0x${commandId.toString(16)} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(seq, { expect, resolve, reject, timer });
+      if (link.write(pdu(commandId, message, seq))) this.stats.sent++;
+    });
+  }
+
   close(): void {
     for (const l of this.links) l.close();
+    for (const [seq, q] of this.pending) {
+      clearTimeout(q.timer);
+      this.pending.delete(seq);
+      q.reject(new ImError(ErrorCode.CONNECTION_CLOSED, 'route-server links closed'));
+    }
+  }
+
+  /** True when `p` answers a pending query (then it is consumed here). */
+  private answer(p: Pdu): boolean {
+    const q = p.header.seqNum === 0 ? undefined : this.pending.get(p.header.seqNum);
+    if (!q || q.expect !== p.header.commandId) return false;
+    this.pending.delete(p.header.seqNum);
+    clearTimeout(q.timer);
+    try {
+      q.resolve(decodeBody(p.header.commandId, p.body) as unknown as Record<string, unknown>);
+    } catch (err) {
+      q.reject(err as Error);
+    }
+    return true;
   }
 
   private register(link: PeerLink): void {

@@ -84,21 +84,30 @@ async function recentPeers(ctx: AccessContext, conn: ClientConn, uid: number): P
 }
 
 /**
- * Online status of users, answered here without db-proxy: a user is online
- * when logged in on THIS access server from a PC client (TeamTalk reports
- * a user online only while a PC client is logged in; mobile-only users are
- * offline). Users logged in only on other access servers are reported
- * offline: the route protocol has no query, and this server does not keep
- * the cluster's presence. One entry per asked id, in the order asked, at
- * most MAX_STATUS_IDS.
+ * Online status of users, as TeamTalk's msg_server gets it: from a
+ * route-server, which holds the whole cluster's presence. Without a
+ * route-server (or when none answers in time) the answer comes from this
+ * server alone: online when logged in here from a PC client (TeamTalk's
+ * rule; mobile-only users are offline). One entry per asked id, in the order
+ * asked, at most MAX_STATUS_IDS.
  */
 const usersStatus: ClientHandler = async (ctx, conn, req) => {
   const ids = idList(req.message.userIdList).slice(0, MAX_STATUS_IDS);
-  const userStatList = ids.map((userId) => ({
-    userId,
-    status: ctx.localConns(userId).some((c) => c.session !== null && !isMobile(c.session.clientType)) ? UserStatus.ONLINE : UserStatus.OFFLINE,
+  const userId = conn.session?.uid ?? 0;
+  let userStatList: { userId: number; status: number }[] | null = null;
+  if (ctx.routeQuery && ids.length > 0) {
+    try {
+      const rsp = await ctx.routeQuery(Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, { userId, userIdList: ids }, Cid.CID_BUDDY_LIST_USERS_STATUS_RESPONSE);
+      userStatList = (rsp.userStatList as { userId: number; status: number }[]).map((u) => ({ userId: u.userId, status: u.status }));
+    } catch (err) {
+      conn.log.warn({ err }, 'route-server status query failed; answering from this server');
+    }
+  }
+  userStatList ??= ids.map((id) => ({
+    userId: id,
+    status: ctx.localConns(id).some((c) => c.session !== null && !isMobile(c.session.clientType)) ? UserStatus.ONLINE : UserStatus.OFFLINE,
   }));
-  conn.send(Cid.CID_BUDDY_LIST_USERS_STATUS_RESPONSE, { userId: conn.session?.uid ?? 0, userStatList }, req.header.seqNum);
+  conn.send(Cid.CID_BUDDY_LIST_USERS_STATUS_RESPONSE, { userId, userStatList }, req.header.seqNum);
 };
 
 const noStatus: ClientFail = (conn, req) =>

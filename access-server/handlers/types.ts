@@ -53,6 +53,11 @@ export interface AccessContext {
    * `orderKey` keeps deliveries of one conversation in order across servers.
    */
   deliver(userIds: readonly number[], commandId: number, message: object, opts?: { exceptConnId?: number; orderKey?: string }): void;
+  /**
+   * Asks a route-server and resolves with its answer of command `expect`
+   * (absent where no route-server is configured, e.g. in handler tests).
+   */
+  routeQuery?(commandId: number, message: object, expect: number): Promise<Record<string, unknown>>;
   /** Local connections of a user (logged in), any client type. */
   localConns(uid: number): readonly ClientConn[];
   /**
