@@ -39,3 +39,17 @@ export function closeOnSignal(log: Logger, close: () => Promise<void>): void {
     });
   }
 }
+
+/**
+ * Resolves when `work` settles or after `ms`, whichever comes first. The
+ * timer is not unref'd (a process waiting on it must stay alive) and is
+ * cleared as soon as the race is decided.
+ */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

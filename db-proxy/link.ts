@@ -24,6 +24,7 @@ export class Link {
   private paused = false;
   private readingStopped = false;
   private readonly decoder: FrameDecoder;
+  private readonly closedPromise: Promise<void>;
 
   constructor(
     private readonly socket: net.Socket,
@@ -39,11 +40,21 @@ export class Link {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'link socket error'));
-    socket.on('close', () => this.onClose(this));
+    this.closedPromise = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.onClose(this);
+        resolve();
+      }),
+    );
   }
 
   get closed(): boolean {
     return this.socket.destroyed;
+  }
+
+  /** Resolves once the socket has closed. */
+  whenClosed(): Promise<void> {
+    return this.closedPromise;
   }
 
   get pending(): number {

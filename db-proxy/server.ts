@@ -8,7 +8,7 @@ import type { Executor } from './executor.ts';
 import { Link, type LinkOptions } from './link.ts';
 import { refusal } from './refusal.ts';
 import type { Registry } from './handlers/types.ts';
-import { listen } from '../common/lifecycle.ts';
+import { listen, settleWithin } from '../common/lifecycle.ts';
 
 export interface ServerOptions extends LinkOptions {
   host: string;
@@ -86,14 +86,10 @@ export class DbProxyServer {
         link.write([STOP_RECV_PDU]);
         link.stopReading();
       }
-      const deadline = new Promise<void>((r) => setTimeout(r, this.opts.shutdownTimeoutMs).unref());
-      await Promise.race([Promise.all([this.commits.idle(), this.others.idle()]), deadline]);
+      await settleWithin(Promise.all([this.commits.idle(), this.others.idle()]), this.opts.shutdownTimeoutMs);
       for (const link of this.links.values()) link.end();
       clearInterval(this.ticker);
-      await Promise.race([
-        new Promise<void>((r) => setTimeout(r, 500).unref()),
-        Promise.all([...this.links.values()].map((l) => new Promise<void>((r) => (l.closed ? r() : setImmediate(r))))),
-      ]);
+      await settleWithin(Promise.all([...this.links.values()].map((l) => l.whenClosed())), 500);
       for (const link of this.links.values()) link.destroy();
     })();
     return this.closing;

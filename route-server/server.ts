@@ -5,7 +5,7 @@ import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { Registry, RouteContext, RouteStats } from './handlers/types.ts';
 import { RouteLink, type LinkOptions } from './link.ts';
 import { PresenceTable } from './presence.ts';
-import { listen } from '../common/lifecycle.ts';
+import { listen, settleWithin } from '../common/lifecycle.ts';
 
 export interface LinkServerOptions extends LinkOptions {
   host: string;
@@ -71,10 +71,7 @@ export class RouteServer implements RouteContext {
         link.stopReading();
         link.end();
       }
-      await Promise.race([
-        Promise.all(open.map((l) => l.whenClosed())),
-        new Promise<void>((r) => setTimeout(r, this.opts.shutdownGraceMs).unref()),
-      ]);
+      await settleWithin(Promise.all(open.map((l) => l.whenClosed())), this.opts.shutdownGraceMs);
       for (const link of this.links.values()) link.destroy();
       await listening;
     })();
