@@ -58,6 +58,14 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
+// A test runner or an operator stopping this process with a signal skips
+// 'exit': take the children down first so none is left behind.
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const c of live) c.kill('SIGKILL');
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 /** Starts `node --import tsx <script>` and resolves once it logs `readyMsg`. */
 export function startNode(name: string, script: string, env: Record<string, string>, readyMsg: string, log: (m: string) => void): Promise<NodeProcess> {
