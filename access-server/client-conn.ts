@@ -180,14 +180,7 @@ export class ClientConnection implements ClientConn {
   private onData(chunk: Buffer): void {
     if (this.readingStopped) return;
     this.lastRecvAt = Date.now();
-    let frames: Pdu[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      this.log.warn({ err }, 'unframeable client input; closing');
-      this.destroy('framing error');
-      return;
-    }
+    const { frames, error } = this.decoder.read(chunk);
     for (const f of frames) {
       if (this.closing || this.readingStopped) return;
       if (f.header.commandId === Cid.CID_OTHER_HEARTBEAT) {
@@ -196,8 +189,8 @@ export class ClientConnection implements ClientConn {
       }
       this.hooks.onPdu(this, f);
     }
-    if (this.decoder.error && !this.closing) {
-      this.log.warn({ err: this.decoder.error }, 'unframeable client input; closing');
+    if (error && !this.closing) {
+      this.log.warn({ err: error }, 'unframeable client input; closing');
       this.destroy('framing error');
     }
   }

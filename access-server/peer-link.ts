@@ -120,14 +120,7 @@ export class PeerLink {
 
   private onData(s: net.Socket, decoder: FrameDecoder, chunk: Buffer): void {
     this.lastRecvAt = Date.now();
-    let frames: Pdu[];
-    try {
-      frames = decoder.push(chunk);
-    } catch (err) {
-      this.log.warn({ err, link: this.name }, 'unframeable input from peer; reconnecting');
-      s.destroy();
-      return;
-    }
+    const { frames, error } = decoder.read(chunk);
     for (const f of frames) {
       if (s.destroyed) return;
       const cid = f.header.commandId;
@@ -139,8 +132,8 @@ export class PeerLink {
       }
       this.handlers.onPdu(this, f);
     }
-    if (decoder.error) {
-      this.log.warn({ err: decoder.error, link: this.name }, 'unframeable input from peer; reconnecting');
+    if (error) {
+      this.log.warn({ err: error, link: this.name }, 'unframeable input from peer; reconnecting');
       s.destroy();
     }
   }

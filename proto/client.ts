@@ -151,13 +151,7 @@ export class PduClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    let frames;
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      this.destroy(err as Error);
-      return;
-    }
+    const { frames, error } = this.decoder.read(chunk);
     for (const { header, body } of frames) {
       let message: unknown = null;
       try {
@@ -175,7 +169,7 @@ export class PduClient extends EventEmitter {
         this.emit('push', received);
       }
     }
-    if (this.decoder.error) this.destroy(this.decoder.error);
+    if (error) this.destroy(error);
   }
 
   private fail(err: Error): void {

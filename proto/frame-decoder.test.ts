@@ -136,3 +136,18 @@ test('seeded fuzz: random bytes never crash, never buffer past the maximum', () 
 test('a bad maximum is a config error', () => {
   assert.throws(() => new FrameDecoder({ maxFrameLength: 3 }), (e) => isImError(e, ErrorCode.BAD_CONFIG));
 });
+
+test('read() never throws: frames before a bad header, then the error, and the error again after', () => {
+  const good = samplePdus(2);
+  const d = new FrameDecoder({ maxFrameLength: 4096 });
+  const first = d.read(Buffer.concat([...good, headerWithLength(5000)]));
+  same(first.frames, good);
+  assert.ok(isImError(first.error, ErrorCode.FRAME_TOO_LONG));
+  const again = d.read(Buffer.alloc(3));
+  assert.deepEqual(again.frames, []);
+  assert.ok(isImError(again.error, ErrorCode.FRAME_TOO_LONG));
+  const bad = new FrameDecoder().read(headerWithLength(3));
+  assert.deepEqual(bad.frames, []);
+  assert.ok(isImError(bad.error, ErrorCode.FRAME_TOO_SHORT));
+  assert.equal(new FrameDecoder().read(good[0]!).error, null);
+});

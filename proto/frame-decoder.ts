@@ -45,6 +45,19 @@ export class FrameDecoder {
     return this.failed;
   }
 
+  /**
+   * Like `push`, but never throws: the frames this chunk completed, and the
+   * error that stopped the decoder (now or before), if any. Owners of a
+   * connection use this: one place decides what a framing error does.
+   */
+  read(chunk: Uint8Array): { frames: Pdu[]; error: ImError | null } {
+    try {
+      return { frames: this.push(chunk), error: this.failed };
+    } catch (err) {
+      return { frames: [], error: err as ImError };
+    }
+  }
+
   push(chunk: Uint8Array): Pdu[] {
     if (this.failed) throw this.failed;
     let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
