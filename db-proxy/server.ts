@@ -184,14 +184,7 @@ export class DbProxyServer {
 
   private tick(): void {
     const now = Date.now();
-    for (const link of this.links.values()) {
-      if (now - link.lastRecvAt > this.opts.linkTimeoutMs) {
-        link.log.warn('link silent too long; closing');
-        link.destroy();
-      } else if (now - link.lastSendAt >= this.opts.heartbeatIntervalMs) {
-        link.write([HEARTBEAT_PDU]);
-      }
-    }
+    for (const link of this.links.values()) link.keepAlive(now, this.opts.heartbeatIntervalMs, this.opts.linkTimeoutMs, HEARTBEAT_PDU);
   }
 }
 
