@@ -31,9 +31,11 @@ export function audioProblem(msgData: Uint8Array): string | null {
 /**
  * Stores the audio of the voice rows among `rows` in IMAudio (one multi-row
  * INSERT per batch, split only to stay under the packet size) and sets each
- * such row's content to its IMAudio id. Voice rows that cannot be stored
- * (malformed, too long, IMAudio insert failed) are removed from `rows`, so
- * they are neither inserted nor counted and their senders get msg_id 0.
+ * such row's content to its IMAudio id. Malformed voice data never gets
+ * here (the CID_MSG_DATA handler refuses it with `audioProblem` before msg
+ * ids are handed out); rows whose IMAudio insert fails are removed from
+ * `rows`, so they are neither inserted nor counted and their senders get
+ * msg_id 0.
  */
 export async function storeAudio(ctx: HandlerContext, rows: Row[]): Promise<void> {
   const voice = rows.filter((r) => isAudio(r.type));
@@ -42,12 +44,6 @@ export async function storeAudio(ctx: HandlerContext, rows: Row[]): Promise<void
   const chunks: Row[][] = [];
   let bytes = Infinity;
   for (const r of voice) {
-    const problem = audioProblem(r.content);
-    if (problem) {
-      ctx.log.warn({ convId: r.convId, msgId: r.msgId, bytes: r.content.length }, `voice message refused: ${problem}`);
-      failed.add(r);
-      continue;
-    }
     if (bytes + r.content.length > STATEMENT_AUDIO_BYTES) {
       chunks.push([]);
       bytes = 0;
