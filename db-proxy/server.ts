@@ -1,11 +1,12 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { Cid, decodeBody } from '../proto/commands.ts';
+import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import { packRequests, unpackReplies } from './batch.ts';
 import { Batcher, type QueuedRequest } from './batcher.ts';
 import type { Executor } from './executor.ts';
 import { Link, type LinkOptions } from './link.ts';
+import { orderKeyOf } from './order-key.ts';
 import { refusal } from './refusal.ts';
 import type { Registry } from './handlers/types.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
@@ -186,22 +187,4 @@ export class DbProxyServer {
     const now = Date.now();
     for (const link of this.links.values()) link.keepAlive(now, this.opts.heartbeatIntervalMs, this.opts.linkTimeoutMs, HEARTBEAT_PDU);
   }
-}
-
-/** Messages of one conversation keep their order: the key names the conversation. */
-function orderKeyOf(commandId: number, body: Uint8Array): string | null {
-  if (commandId !== Cid.CID_MSG_DATA) return null;
-  try {
-    const m = decodeBody(Cid.CID_MSG_DATA, body) as { fromUserId: number; toSessionId: number; msgType: number };
-    if (isGroupType(m.msgType)) return `g${m.toSessionId}`;
-    const a = m.fromUserId;
-    const b = m.toSessionId;
-    return a < b ? `${a}:${b}` : `${b}:${a}`;
-  } catch {
-    return null; // the worker logs and refuses it
-  }
-}
-
-function isGroupType(msgType: number): boolean {
-  return msgType === 0x11 || msgType === 0x12;
 }
