@@ -3,18 +3,12 @@
  * several modules share.
  */
 
-/** IM.BaseDefine.MsgType values of group messages. */
-export const GROUP_MSG_TYPES: ReadonlySet<number> = new Set([0x11, 0x12]);
-/** IM.BaseDefine.SessionType. */
-export const SessionType = { SINGLE: 1, GROUP: 2 } as const;
+export { conversationKey, isGroupMsgType, SessionType } from '../proto/conversation.ts';
+
 /** IM.BaseDefine.UserStatType. */
 export const UserStatus = { ONLINE: 1, OFFLINE: 2, LEAVE: 3 } as const;
 /** IM.BaseDefine.KickReasonType. */
 export const KickReason = { DUPLICATE_USER: 1, MOBILE_KICK: 2 } as const;
-
-export function isGroupMsgType(msgType: number): boolean {
-  return GROUP_MSG_TYPES.has(msgType);
-}
 
 /** ios (0x11) and android (0x12); windows (0x01) and mac (0x02) are PC. */
 export function isMobile(clientType: number): boolean {
@@ -24,12 +18,6 @@ export function isMobile(clientType: number): boolean {
 /** Duplicate-login class: one PC and one mobile session per user. */
 export function clientClass(clientType: number): 'pc' | 'mobile' {
   return isMobile(clientType) ? 'mobile' : 'pc';
-}
-
-/** The order key of a conversation: `g{groupId}`, or the sorted user pair `{a}:{b}`. */
-export function conversationKey(fromUserId: number, toSessionId: number, group: boolean): string {
-  if (group) return `g${toSessionId}`;
-  return fromUserId < toSessionId ? `${fromUserId}:${toSessionId}` : `${toSessionId}:${fromUserId}`;
 }
 
 /** FNV-1a, 32 bits. */

@@ -1,6 +1,6 @@
 import $protobuf from 'protobufjs/minimal.js';
 import { Cid } from '../proto/commands.ts';
-import { isGroupMsg } from './handlers/message-data.ts';
+import { conversationKey, isGroupMsgType } from '../proto/conversation.ts';
 
 const WIRE_VARINT = 0;
 
@@ -35,6 +35,5 @@ export function orderKeyOf(commandId: number, body: Uint8Array): string | null {
     return null;
   }
   if (from < 0 || to < 0 || type < 0) return null;
-  if (isGroupMsg(type)) return `g${to}`;
-  return from < to ? `${from}:${to}` : `${to}:${from}`;
+  return conversationKey(from, to, isGroupMsgType(type));
 }

@@ -26,11 +26,11 @@ import { PduClient, type Received } from './client.ts';
 import { Cid } from './commands.ts';
 import type { IM } from './messages.ts';
 import { findMsgServer } from './msg-server-lookup.ts';
+import { isGroupMsgType, MsgType, SessionType } from './conversation.ts';
 
 export { findMsgServer };
 export const ClientType = { WINDOWS: 0x01, MAC: 0x02, IOS: 0x11, ANDROID: 0x12 } as const;
-export const SessionType = { SINGLE: 1, GROUP: 2 } as const;
-export const MsgType = { SINGLE_TEXT: 0x01, SINGLE_AUDIO: 0x02, GROUP_TEXT: 0x11, GROUP_AUDIO: 0x12 } as const;
+export { isGroupMsgType, MsgType, SessionType } from './conversation.ts';
 const USER_STATUS_ONLINE = 1;
 const GROUP_TYPE_TMP = 2;
 
@@ -81,7 +81,6 @@ export class LoginRefusedError extends ImError {
 }
 
 export const md5hex = (text: string): string => createHash('md5').update(text, 'utf8').digest('hex');
-export const isGroupMsgType = (msgType: number): boolean => (msgType & 0xf0) === 0x10;
 
 export class ImSession extends EventEmitter<ImSessionEvents> {
   private constructor(

@@ -1,4 +1,5 @@
 import { Cid } from '../../proto/commands.ts';
+import { isGroupMsgType, MsgType } from '../../proto/conversation.ts';
 import type { IM } from '../../proto/messages.ts';
 import { allocateMsgIds, type IdRequest } from './msg-ids.ts';
 import { relationIds, pairKey } from './relations.ts';
@@ -9,11 +10,6 @@ import type { Handler, HandlerContext, Reply } from './types.ts';
 
 type MsgData = IM.Message.IIMMsgData;
 
-export const MsgType = { SINGLE_TEXT: 0x01, SINGLE_AUDIO: 0x02, GROUP_TEXT: 0x11, GROUP_AUDIO: 0x12 } as const;
-
-export function isGroupMsg(t: number): boolean {
-  return t === MsgType.GROUP_TEXT || t === MsgType.GROUP_AUDIO;
-}
 
 function answer(req: MsgData, msgId: number): Reply {
   // TeamTalk's answer is the message itself with msg_id set; 0 means "not stored".
@@ -42,15 +38,15 @@ export const msgData: Handler<MsgData> = {
   fail: (req) => answer(req, 0),
   async run(ctx, reqs) {
     const ok = reqs.map((r) => valid(r));
-    const singles = reqs.filter((r, i) => ok[i] && !isGroupMsg(r.msgType!));
+    const singles = reqs.filter((r, i) => ok[i] && !isGroupMsgType(r.msgType!));
     const relations = await relationIds(ctx, singles.map((r) => [r.fromUserId!, r.toSessionId!] as [number, number]));
-    const members = await groupMembership(ctx, reqs.filter((r, i) => ok[i] && isGroupMsg(r.msgType!)));
+    const members = await groupMembership(ctx, reqs.filter((r, i) => ok[i] && isGroupMsgType(r.msgType!)));
 
     // One conversation per key; messages keep their arrival order inside it.
     const convs = new Map<string, { id: IdRequest; idx: number[] }>();
     reqs.forEach((r, i) => {
       if (!ok[i]) return;
-      const group = isGroupMsg(r.msgType!);
+      const group = isGroupMsgType(r.msgType!);
       if (group && !members.has(`${r.toSessionId}:${r.fromUserId}`)) {
         ok[i] = false;
         return;
@@ -83,17 +79,17 @@ export const msgData: Handler<MsgData> = {
 
 function valid(r: MsgData): boolean {
   const t = r.msgType!;
-  if (!(t === MsgType.SINGLE_TEXT || t === MsgType.SINGLE_AUDIO || isGroupMsg(t))) return false;
+  if (!(t === MsgType.SINGLE_TEXT || t === MsgType.SINGLE_AUDIO || isGroupMsgType(t))) return false;
   if (!r.msgData || r.msgData.length === 0 || !r.fromUserId || !r.toSessionId) return false;
   // Refused before ids are handed out, so a malformed voice message leaves no gap.
   if (isAudio(t) && audioProblem(r.msgData) !== null) return false;
-  return isGroupMsg(t) || r.fromUserId !== r.toSessionId;
+  return isGroupMsgType(t) || r.fromUserId !== r.toSessionId;
 }
 
 function toRow(r: MsgData, index: number, convId: number, msgId: number, now: number): Row {
   return {
     index,
-    group: isGroupMsg(r.msgType!),
+    group: isGroupMsgType(r.msgType!),
     convId,
     fromId: r.fromUserId!,
     toId: r.toSessionId!,

@@ -6,17 +6,15 @@
  * origin link, never to a server that holds none of the recipients.
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
+import { isGroupMsgType } from '../../proto/conversation.ts';
 import { encodePdu, type Pdu } from '../../proto/header.ts';
 import type { RouteLink } from '../link.ts';
 import { decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
-const MSG_TYPE_GROUP_TEXT = 0x11;
-const MSG_TYPE_GROUP_AUDIO = 0x12;
-
 export const onMsgData: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_MSG_DATA, pdu);
   if (!m) return;
-  if (m.msgType === MSG_TYPE_GROUP_TEXT || m.msgType === MSG_TYPE_GROUP_AUDIO) {
+  if (isGroupMsgType(m.msgType)) {
     // to_session_id is a group id here: routing it as a user id would reach the wrong people.
     ctx.stats.unrouted++;
     from.log.warn({ from: m.fromUserId, group: m.toSessionId }, 'group message sent unwrapped; dropped (use CID_EXT_ROUTE_TO_USERS)');
