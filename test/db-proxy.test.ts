@@ -112,6 +112,29 @@ test('db-proxy over TCP with a piscina worker', async (t) => {
     assert.equal((await fetch(`${base}/nope`)).status, 404);
   });
 
+  await t.test('an answer whose link is gone is dropped and counted', async () => {
+    const first = await send(c, 95, 96, 'make the relation');
+    assert.ok(first.msgId > 0);
+    const [rel] = await pool.query('SELECT id FROM IMRelationShip WHERE smallId = 95 AND bigId = 96');
+    const table = `IMMessage_${(rel as { id: number }[])[0]!.id % fx.storage.shards}`;
+    const locker = await pool.getConnection();
+    const dropped = fx.proxy.server.stats.repliesDropped;
+    try {
+      await locker.query(`LOCK TABLES ${table} WRITE`);
+      const gone = await fx.connect();
+      const before = fx.proxy.server.stats.requests;
+      gone.send(Cid.CID_MSG_DATA, { fromUserId: 95, toSessionId: 96, msgId: 0, createTime: 1, msgType: 1, msgData: Buffer.from('late') }, 1);
+      for (let i = 0; i < 100 && fx.proxy.server.stats.requests === before; i++) await new Promise((r) => setTimeout(r, 10));
+      gone.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await locker.query('UNLOCK TABLES');
+      locker.release();
+    }
+    for (let i = 0; i < 200 && fx.proxy.server.stats.repliesDropped === dropped; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fx.proxy.server.stats.repliesDropped, dropped + 1);
+  });
+
   await t.test('the proxy heartbeats an idle link', async () => {
     const idle = await fx.connect();
     const [pushed] = (await once(idle, 'push')) as [{ commandId: number }];
