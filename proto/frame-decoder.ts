@@ -19,20 +19,25 @@ export interface FrameDecoderOptions {
  * next `push` throws it, so owners check `error` after handling frames.
  *
  * Bodies are views into the pushed chunks where a frame lies inside one
- * chunk (no copy); frames that span chunks are assembled into one new buffer.
+ * chunk (no copy); a frame that spans chunks is gathered as a list of chunks
+ * and assembled into one new buffer once it is complete (one copy, however
+ * many chunks it arrived in).
  */
 export class FrameDecoder {
-  readonly maxFrameLength: number;
+  private max: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Whole length of the incomplete frame once its header is in, else 0. */
+  private need = 0;
   private failed: ImError | null = null;
 
   constructor(options: FrameDecoderOptions = {}) {
-    const max = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
-    if (!Number.isInteger(max) || max < HEADER_LENGTH || max > 0xffffffff) {
-      throw new ImError(ErrorCode.BAD_CONFIG, `maxFrameLength must be an integer in [${HEADER_LENGTH}, 2^32-1], got ${max}`);
-    }
-    this.maxFrameLength = max;
+    this.max = checkedMax(options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
+  }
+
+  /** Largest whole PDU (header included) accepted for headers read from now on. */
+  get maxFrameLength(): number {
+    return this.max;
   }
 
   /** Bytes held for an incomplete frame. Never more than maxFrameLength. */
@@ -58,14 +63,31 @@ export class FrameDecoder {
     }
   }
 
+  /**
+   * Raises or lowers the frame cap for headers read from now on (a frame whose
+   * header is already in keeps the cap it was checked against).
+   */
+  setMaxFrameLength(max: number): void {
+    this.max = checkedMax(max);
+  }
+
   push(chunk: Uint8Array): Pdu[] {
     if (this.failed) throw this.failed;
     let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.pendingBytes > 0) {
+      // A frame is incomplete: gather chunks and concatenate once, when the
+      // frame (or at least its header) is complete, not on every chunk.
+      const total = this.pendingBytes + buf.length;
+      if (this.need > 0 && total < this.need) {
+        this.pending.push(buf);
+        this.pendingBytes = total;
+        return [];
+      }
       this.pending.push(buf);
-      buf = Buffer.concat(this.pending, this.pendingBytes + buf.length);
+      buf = Buffer.concat(this.pending, total);
       this.pending = [];
       this.pendingBytes = 0;
+      this.need = 0;
     }
     const frames: Pdu[] = [];
     let offset = 0;
@@ -75,7 +97,10 @@ export class FrameDecoder {
         if (frames.length === 0) throw this.failed;
         return frames;
       }
-      if (buf.length - offset < header.length) break;
+      if (buf.length - offset < header.length) {
+        this.need = header.length;
+        break;
+      }
       frames.push({ header, body: buf.subarray(offset + HEADER_LENGTH, offset + header.length) });
       offset += header.length;
     }
@@ -94,13 +119,21 @@ export class FrameDecoder {
   private check(length: number): boolean {
     if (length < HEADER_LENGTH) {
       this.failed = new ImError(ErrorCode.FRAME_TOO_SHORT, `PDU length ${length} is below the ${HEADER_LENGTH}-byte header`);
-    } else if (length > this.maxFrameLength) {
-      this.failed = new ImError(ErrorCode.FRAME_TOO_LONG, `PDU length ${length} exceeds the maximum of ${this.maxFrameLength}`);
+    } else if (length > this.max) {
+      this.failed = new ImError(ErrorCode.FRAME_TOO_LONG, `PDU length ${length} exceeds the maximum of ${this.max}`);
     } else {
       return true;
     }
     this.pending = [];
     this.pendingBytes = 0;
+    this.need = 0;
     return false;
   }
+}
+
+function checkedMax(max: number): number {
+  if (!Number.isInteger(max) || max < HEADER_LENGTH || max > 0xffffffff) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `maxFrameLength must be an integer in [${HEADER_LENGTH}, 2^32-1], got ${max}`);
+  }
+  return max;
 }
