@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Cid } from '../proto/commands.ts';
 import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { ClientConnection } from './client-conn.ts';
 import type { AccessConfig } from './config.ts';
@@ -45,13 +46,26 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     owners = memoryLoginOwners();
   }
   const sessions = new Sessions<ClientConnection>();
-  const db = new DbLinks(config, log);
+  // eslint-disable-next-line prefer-const -- the listener is built after the links that look connections up in it
+  let server: ClientServer;
+  const db = new DbLinks(config, log, (connId) => server.get(connId)?.remoteAddress ?? '');
   // The hooks run on socket events, after everything below is built (synchronously after listen).
   let dispatcher: Dispatcher | null = null;
   let presence: Presence | null = null;
-  const server = new ClientServer(
+  let route: RouteLinks | null = null;
+  // Every connection counts towards the load route-servers balance on, logged in or not
+  // (a flood of connections that never log in must not leave this server looking free).
+  const load = (userAction: 1 | 2): void => route?.broadcast(Cid.CID_OTHER_USER_CNT_UPDATE, { userAction, userId: 0 });
+  server = new ClientServer(
     { host: config.host, port: config.port, maxConnections: config.maxConnections, conn: config.conn, shutdownTimeoutMs: config.shutdownTimeoutMs },
-    { onPdu: (c, pdu) => dispatcher!.dispatch(c, pdu), onClose: (c) => presence!.offline(c) },
+    {
+      onOpen: () => load(1),
+      onPdu: (c, pdu) => dispatcher!.dispatch(c, pdu),
+      onClose: (c) => {
+        presence!.offline(c);
+        load(2);
+      },
+    },
     log,
   );
   let listening: { host: string; port: number };
@@ -63,7 +77,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     throw err;
   }
   let delivery: Delivery | null = null;
-  const route = new RouteLinks(
+  route = new RouteLinks(
     config,
     {
       servInfo: () => ({
@@ -71,7 +85,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
         ip2: config.advertiseIp2,
         port: listening.port,
         maxConnCnt: config.maxConnections,
-        curConnCnt: sessions.count,
+        curConnCnt: server.size,
         hostName: config.serverId,
       }),
       onlineUsers: () => sessions.stats(),

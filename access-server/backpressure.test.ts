@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type net from 'node:net';
 import { after, before, test } from 'node:test';
 import type { PduClient } from '../proto/client.ts';
 import { Cid } from '../proto/commands.ts';
@@ -12,14 +11,15 @@ let server: RunningAccessServer;
 
 before(async () => {
   fx = await startAccessFixture();
-  server = await fx.startServer({ ACCESS_MAX_OUTBOUND_BYTES: '262144', ACCESS_DRAIN_TIMEOUT_MS: '300' });
+  // A high byte rate: this file is about readers that do not read, not about senders over their budget.
+  server = await fx.startServer({ ACCESS_MAX_OUTBOUND_BYTES: '262144', ACCESS_DRAIN_TIMEOUT_MS: '300', ACCESS_MSG_BYTES_PER_SEC: '1000000000' });
   await fx.seedUsers(4);
 });
 after(() => fx.close());
 
 /** Stops reading the client's socket: the server's writes pile up. */
 function stopReading(client: PduClient): void {
-  (client as unknown as { socket: net.Socket }).socket.pause();
+  client.pauseReading();
 }
 
 test('a client that never reads is disconnected; the sender and others are unharmed', async () => {

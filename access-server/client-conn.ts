@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import { PduSocket } from '../common/pdu-socket.ts';
 import { Cid, encodeBody } from '../proto/commands.ts';
-import { FrameDecoder } from '../proto/frame-decoder.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { ConnLimits } from './config.ts';
 import { KickReason, isMobile } from './conversation.ts';
@@ -17,74 +17,120 @@ export interface ConnHooks {
 /** Destroys an ended socket that does not close by itself within this time. */
 const END_GRACE_MS = 1000;
 
+/** A token bucket: `rate` per second, at most `burst`. */
+class Bucket {
+  private tokens: number;
+  private refilledAt = Date.now();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  give(n: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + n);
+  }
+
+  take(n: number, now: number): boolean {
+    const elapsed = now - this.refilledAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
+      this.refilledAt = now;
+    }
+    if (this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+}
+
 /**
- * One client connection: the only owner of its socket. Frames input, echoes
- * heartbeats, counts requests in flight (reading pauses at the cap), rate
- * limits chat messages, and writes with backpressure: a client that leaves
- * written data unread past the drain timeout, or lets too many bytes pile
- * up, is disconnected.
+ * One client connection on the one socket owner (PduSocket): framing with a
+ * small frame cap until login, heartbeats echoed, requests in flight bounded
+ * in count and bytes (reading pauses at the caps), chat and P2P traffic
+ * rate-limited in messages and bytes, and writes with backpressure: a client
+ * that leaves written data unread past the drain timeout, or lets too many
+ * bytes pile up, is disconnected.
  */
 export class ClientConnection implements ClientConn {
-  session: ClientSession | null = null;
   /** Set when a login request was accepted for processing (one per connection). */
   loginStarted = false;
   /** The uid a login in progress validated as (before `session` is set). */
   pendingUid = 0;
   readonly openedAt = Date.now();
-  lastRecvAt = Date.now();
-  private readonly decoder: FrameDecoder;
-  private inFlight = 0;
-  private paused = false;
-  private readingStopped = false;
-  private ending = false;
-  private drainTimer: NodeJS.Timeout | null = null;
-  private tokens: number;
-  private refilledAt = Date.now();
+  readonly remoteAddress: string;
+  private current: ClientSession | null = null;
+  private readonly conn: PduSocket;
+  private readonly messages: Bucket;
+  private readonly messageBytes: Bucket;
 
   constructor(
-    private readonly socket: net.Socket,
+    socket: net.Socket,
     readonly id: number,
     /** Gains `uid` once logged in. */
     public log: Logger,
     private readonly limits: ConnLimits,
     private readonly hooks: ConnHooks,
   ) {
-    this.decoder = new FrameDecoder({ maxFrameLength: limits.maxFrameBytes });
-    this.tokens = limits.msgBurst;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
-    socket.once('close', () => {
-      if (this.drainTimer) clearTimeout(this.drainTimer);
-      this.hooks.onClose(this);
-    });
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.messages = new Bucket(limits.msgRatePerSec, limits.msgBurst);
+    this.messageBytes = new Bucket(limits.msgBytesPerSec, limits.msgBytesBurst);
+    this.conn = new PduSocket(
+      socket,
+      log,
+      {
+        maxFrameLength: Math.min(limits.preLoginMaxFrameBytes, limits.maxFrameBytes),
+        maxOutboundBytes: limits.maxOutboundBytes,
+        drainTimeoutMs: limits.drainTimeoutMs,
+        maxInFlight: limits.maxInFlight,
+        maxInFlightBytes: limits.maxInFlightBytes,
+      },
+      {
+        onFrame: (pdu) => this.onFrame(pdu),
+        onClose: (reason) => {
+          this.log.debug({ reason }, 'client socket closed');
+          this.hooks.onClose(this);
+        },
+      },
+    );
+  }
+
+  /** Null until login succeeds; setting it lifts the small pre-login frame cap. */
+  get session(): ClientSession | null {
+    return this.current;
+  }
+
+  set session(s: ClientSession | null) {
+    this.current = s;
+    this.conn.setMaxFrameLength(s ? this.limits.maxFrameBytes : Math.min(this.limits.preLoginMaxFrameBytes, this.limits.maxFrameBytes));
   }
 
   get closed(): boolean {
-    return this.socket.destroyed;
+    return this.conn.closed;
   }
 
   /** Ending or closed: nothing more is read or written. */
   get closing(): boolean {
-    return this.ending || this.socket.destroyed;
+    return this.conn.closing;
   }
 
   get pending(): number {
-    return this.inFlight;
+    return this.conn.inFlight;
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.conn.buffered;
   }
 
   send(commandId: number, message: object, seqNum = 0): void {
     if (this.closing) return;
-    this.write(encodePdu({ commandId, seqNum }, encodeBody(commandId, message as never)));
+    this.conn.write(encodePdu({ commandId, seqNum }, encodeBody(commandId, message as never)));
   }
 
   /** Writes one whole, already encoded PDU (pushes shared by many connections). */
   sendPdu(pdu: Uint8Array): void {
-    if (!this.closing) this.write(pdu);
+    if (!this.closing) this.conn.write(pdu);
   }
 
   /** Ends the connection (`kick`: duplicate-login kick first). Idempotent. */
@@ -94,11 +140,8 @@ export class ClientConnection implements ClientConn {
       return;
     }
     if (this.closing) return;
-    this.ending = true;
     this.log.info({ reason }, 'closing client connection');
-    this.stopReading();
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
+    this.conn.end(reason, END_GRACE_MS);
   }
 
   /** Sends CID_LOGIN_KICK_USER (when logged in) and closes. */
@@ -111,87 +154,46 @@ export class ClientConnection implements ClientConn {
 
   /** Immediate close: nothing more is written. */
   destroy(reason: string): void {
-    if (this.socket.destroyed) return;
+    if (this.conn.closed) return;
     this.log.warn({ reason }, 'dropping client connection');
-    this.ending = true;
-    this.socket.destroy();
+    this.conn.destroy(reason);
   }
 
-  /** Counts a request handed to a handler; reading pauses at the cap. */
-  began(): void {
-    this.inFlight++;
-    if (!this.paused && this.inFlight >= this.limits.maxInFlight) {
-      this.paused = true;
-      this.socket.pause();
-    }
+  /** Counts a request (of `bytes`) handed to a handler; reading pauses at either cap. */
+  began(bytes = 0): void {
+    this.conn.began(bytes);
   }
 
-  finished(): void {
-    this.inFlight--;
-    if (this.paused && !this.readingStopped && this.inFlight <= this.limits.maxInFlight >> 1) {
-      this.paused = false;
-      this.socket.resume();
-    }
+  finished(bytes = 0): void {
+    this.conn.finished(bytes);
   }
 
   /** Stops reading for good (shutdown, close). */
   stopReading(): void {
-    this.readingStopped = true;
-    this.socket.pause();
+    this.conn.stopReading();
   }
 
-  /** Takes one chat-message token; false when the connection is over its rate. */
-  takeMessageToken(now = Date.now()): boolean {
-    const elapsed = now - this.refilledAt;
-    if (elapsed > 0) {
-      this.tokens = Math.min(this.limits.msgBurst, this.tokens + (elapsed * this.limits.msgRatePerSec) / 1000);
-      this.refilledAt = now;
-    }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+  /** Takes `count` messages of `bytes` from the rate budgets; false (nothing taken) when over either rate. */
+  takeMessageToken(count = 1, bytes = 0, now = Date.now()): boolean {
+    if (!this.messages.take(count, now)) return false;
+    if (this.messageBytes.take(bytes, now)) return true;
+    this.messages.give(count);
+    return false;
   }
 
   /** Why this connection must go now (login deadline, silence), or null. */
   expired(now: number): string | null {
     if (!this.session && now - this.openedAt > this.limits.loginTimeoutMs) return 'login timeout';
-    const silentMs = now - this.lastRecvAt;
+    const silentMs = this.conn.silentFor(now);
     const limit = this.session && isMobile(this.session.clientType) ? this.limits.mobileTimeoutMs : this.limits.pcTimeoutMs;
     return silentMs > limit ? `silent for ${silentMs} ms` : null;
   }
 
-  private write(pdu: Uint8Array): void {
-    const s = this.socket;
-    const flushed = s.write(pdu);
-    if (s.writableLength > this.limits.maxOutboundBytes) {
-      this.destroy(`client does not read: ${s.writableLength} bytes waiting`);
+  private onFrame(f: Pdu): void {
+    if (f.header.commandId === Cid.CID_OTHER_HEARTBEAT) {
+      this.conn.write(encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT, seqNum: f.header.seqNum }, new Uint8Array(0)));
       return;
     }
-    if (!flushed && !this.drainTimer) {
-      this.drainTimer = setTimeout(() => this.destroy(`client did not drain in ${this.limits.drainTimeoutMs} ms`), this.limits.drainTimeoutMs);
-      this.drainTimer.unref();
-      s.once('drain', () => {
-        if (this.drainTimer) clearTimeout(this.drainTimer);
-        this.drainTimer = null;
-      });
-    }
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.readingStopped) return;
-    this.lastRecvAt = Date.now();
-    const { frames, error } = this.decoder.read(chunk);
-    for (const f of frames) {
-      if (this.closing || this.readingStopped) return;
-      if (f.header.commandId === Cid.CID_OTHER_HEARTBEAT) {
-        this.write(encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT, seqNum: f.header.seqNum }, new Uint8Array(0)));
-        continue;
-      }
-      this.hooks.onPdu(this, f);
-    }
-    if (error && !this.closing) {
-      this.log.warn({ err: error }, 'unframeable client input; closing');
-      this.destroy('framing error');
-    }
+    this.hooks.onPdu(this, f);
   }
 }

@@ -10,8 +10,12 @@ export interface PeerAddress {
 /** Limits and timings of one client connection. */
 export interface ConnLimits {
   maxFrameBytes: number;
-  /** Requests read but not yet answered; reading pauses at the cap. */
+  /** Largest PDU accepted before login (a login request is a few hundred bytes). */
+  preLoginMaxFrameBytes: number;
+  /** Requests read but not yet answered; reading pauses at the cap... */
   maxInFlight: number;
+  /** ...or at this many bytes of them. */
+  maxInFlightBytes: number;
   /** Bytes queued for a client before it is declared stuck and dropped. */
   maxOutboundBytes: number;
   /** How long a client may leave written data unread (write() said false). */
@@ -22,6 +26,9 @@ export interface ConnLimits {
   /** CID_MSG_DATA per second per connection (token bucket refill) and bucket size. */
   msgRatePerSec: number;
   msgBurst: number;
+  /** Bytes of CID_MSG_DATA and P2P bodies per second per connection, and bucket size. */
+  msgBytesPerSec: number;
+  msgBytesBurst: number;
 }
 
 /** Timings of server-to-server links (db-proxy, route-server). */
@@ -80,6 +87,7 @@ export function loadConfig(env: Env): AccessConfig {
   const port = intFromEnv(env, 'ACCESS_PORT', 8000, { min: 0, max: 65535 });
   const advertiseIp = stringFromEnv(env, 'ACCESS_ADVERTISE_IP', host);
   const rate = intFromEnv(env, 'ACCESS_MSG_RATE_PER_SEC', 200, { min: 1, max: 1_000_000 });
+  const msgBytesPerSec = intFromEnv(env, 'ACCESS_MSG_BYTES_PER_SEC', 1024 * 1024, { min: 1024 });
   const dbProxies = addressesFromEnv(env, 'DB_PROXY_ADDRS', '127.0.0.1:10600');
   if (dbProxies.length === 0) throw new ImError(ErrorCode.BAD_CONFIG, 'DB_PROXY_ADDRS names no db-proxy');
   const config: AccessConfig = {
@@ -91,7 +99,9 @@ export function loadConfig(env: Env): AccessConfig {
     maxConnections: intFromEnv(env, 'ACCESS_MAX_CONNECTIONS', 10_000, { min: 1, max: 10_000_000 }),
     conn: {
       maxFrameBytes: intFromEnv(env, 'ACCESS_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_LENGTH, { min: 1024, max: 64 * 1024 * 1024 }),
+      preLoginMaxFrameBytes: intFromEnv(env, 'ACCESS_PRELOGIN_MAX_FRAME_BYTES', 4096, { min: 256, max: 64 * 1024 * 1024 }),
       maxInFlight: intFromEnv(env, 'ACCESS_MAX_IN_FLIGHT', 64, { min: 1, max: 60_000 }),
+      maxInFlightBytes: intFromEnv(env, 'ACCESS_MAX_IN_FLIGHT_BYTES', 4 * 1024 * 1024, { min: 1024 }),
       maxOutboundBytes: intFromEnv(env, 'ACCESS_MAX_OUTBOUND_BYTES', 8 * 1024 * 1024, { min: 65_536 }),
       drainTimeoutMs: intFromEnv(env, 'ACCESS_DRAIN_TIMEOUT_MS', 10_000, { min: 10 }),
       loginTimeoutMs: intFromEnv(env, 'ACCESS_LOGIN_TIMEOUT_MS', 15_000, { min: 100 }),
@@ -99,6 +109,8 @@ export function loadConfig(env: Env): AccessConfig {
       mobileTimeoutMs: intFromEnv(env, 'ACCESS_MOBILE_TIMEOUT_MS', 300_000, { min: 100 }),
       msgRatePerSec: rate,
       msgBurst: intFromEnv(env, 'ACCESS_MSG_BURST', rate, { min: 1, max: 1_000_000 }),
+      msgBytesPerSec,
+      msgBytesBurst: intFromEnv(env, 'ACCESS_MSG_BYTES_BURST', Math.max(msgBytesPerSec, 4 * 1024 * 1024), { min: 1024 }),
     },
     dbProxies,
     dbLinksPerProxy: intFromEnv(env, 'ACCESS_DB_LINKS_PER_PROXY', 2, { min: 1, max: 64 }),
@@ -109,7 +121,7 @@ export function loadConfig(env: Env): AccessConfig {
       heartbeatMs: intFromEnv(env, 'ACCESS_LINK_HEARTBEAT_MS', 5000, { min: 50 }),
       timeoutMs: intFromEnv(env, 'ACCESS_LINK_TIMEOUT_MS', 30_000, { min: 200 }),
       reconnectMinMs: 100,
-      reconnectMaxMs: 5000,
+      reconnectMaxMs: intFromEnv(env, 'ACCESS_LINK_RECONNECT_MAX_MS', 1000, { min: 100, max: 60_000 }),
       maxOutboundBytes: intFromEnv(env, 'ACCESS_LINK_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65_536 }),
       maxFrameBytes: 16 * 1024 * 1024,
     },

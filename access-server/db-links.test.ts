@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import pino from 'pino';
+import { parseAttach } from '../common/attach.ts';
 import { isImError } from '../common/errors.ts';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { FrameDecoder } from '../proto/frame-decoder.ts';
@@ -49,7 +50,7 @@ const echoMsgData = (pdu: Pdu): Uint8Array => {
   return encodePdu({ commandId: Cid.CID_MSG_DATA, seqNum: pdu.header.seqNum }, encodeBody(Cid.CID_MSG_DATA, { ...m, msgId: 7 }));
 };
 
-test('answers are matched by seq; attach_data carries TeamTalk\'s handle', async (t) => {
+test('attach_data carries TeamTalk\'s handle first, then our request id and the client address', async (t) => {
   const fake = await fakeDbProxy(echoMsgData);
   const db = links(fake.port);
   t.after(() => (db.destroy(), fake.close()));
@@ -59,7 +60,32 @@ test('answers are matched by seq; attach_data carries TeamTalk\'s handle', async
   assert.equal(answer.commandId, Cid.CID_MSG_DATA);
   assert.equal(answer.message.msgId, 7);
   const attach = decodeBody(Cid.CID_MSG_DATA, fake.seen[0]!.body).attachData;
-  assert.deepEqual([...attach], [0, 0, 0, 1, 0, 0, 0, 42, 0, 0, 0, 0]);
+  assert.deepEqual([...attach.subarray(0, 12)], [0, 0, 0, 1, 0, 0, 0, 42, 0, 0, 0, 0]);
+  assert.equal(parseAttach(attach)?.connId, 42);
+  assert.ok((parseAttach(attach)?.requestId ?? 0) > 0);
+});
+
+test('an answer reaches only its own request: a late answer on another request\'s seq is dropped', async (t) => {
+  let held: Pdu | null = null;
+  const fake = await fakeDbProxy((pdu, sock) => {
+    const m = decodeBody(Cid.CID_MSG_DATA, pdu.body);
+    if (m.toSessionId === 2) {
+      held = pdu; // never answered in time
+      return null;
+    }
+    // First the late answer of the held request, on this request's seq, then this request's own answer.
+    const late = decodeBody(Cid.CID_MSG_DATA, held!.body);
+    sock.write(encodePdu({ commandId: Cid.CID_MSG_DATA, seqNum: pdu.header.seqNum }, encodeBody(Cid.CID_MSG_DATA, { ...late, msgId: 666 })));
+    return encodePdu({ commandId: Cid.CID_MSG_DATA, seqNum: pdu.header.seqNum }, encodeBody(Cid.CID_MSG_DATA, { ...m, msgId: 7 }));
+  });
+  const db = new DbLinks(loadConfig({ DB_PROXY_ADDRS: `127.0.0.1:${fake.port}`, ACCESS_DB_LINKS_PER_PROXY: '1', ACCESS_DB_TIMEOUT_MS: '100' }), silent);
+  t.after(() => (db.destroy(), fake.close()));
+  await db.whenReady(2000);
+  const msg = (to: number) => ({ fromUserId: 1, toSessionId: to, msgId: 0, createTime: 1, msgType: 1, msgData: Buffer.from('x') });
+  await assert.rejects(db.request(Cid.CID_MSG_DATA, msg(2), 'k', 5), (e) => isImError(e, 'IM_ERR_TIMEOUT'));
+  const answer = await db.request<{ msgId: number; toSessionId: number }>(Cid.CID_MSG_DATA, msg(3), 'k', 6);
+  assert.deepEqual([answer.message.toSessionId, answer.message.msgId], [3, 7]);
+  assert.equal(db.stats.unmatched + db.stats.late, 1);
 });
 
 test('one order key always uses one link while it is up', async (t) => {

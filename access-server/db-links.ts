@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { attachRequestId, buildAttach } from '../common/attach.ts';
+import { Correlator } from '../common/correlator.ts';
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { Cid, commandById, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -7,20 +9,12 @@ import type { DbAnswer } from './handlers/types.ts';
 import { pickByKey } from './conversation.ts';
 import { PeerLink } from './peer-link.ts';
 
-/** TeamTalk's attach_data type "connection handle". */
-const ATTACH_TYPE_HANDLE = 1;
-
-interface Pending {
-  expect: number;
-  resolve: (a: DbAnswer<never>) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 interface DbLink {
   peer: PeerLink;
-  pending: Map<number, Pending>;
-  nextSeq: number;
+  /** Requests whose body carries attach_data: matched by the request id in it. */
+  byRequest: Correlator<DbAnswer<never>>;
+  /** The few without attach_data: matched by seq (a timed-out seq is never reused). */
+  bySeq: Correlator<DbAnswer<never>>;
 }
 
 const attachCache = new Map<number, boolean>();
@@ -42,21 +36,32 @@ function answerOf(commandId: number): number | undefined {
 }
 
 /**
- * Links to every db-proxy (several per proxy). Requests are matched to
- * answers by our own seq number per link; `orderKey` picks the link by
- * rendezvous hash, so one conversation stays on one link while that link is
- * up and its requests keep their order.
+ * Links to every db-proxy (several per proxy). An answer is matched to its
+ * request by a per-link request id carried in attach_data (common/attach.ts),
+ * which db-proxy echoes, and by the command it must be; never by the 16-bit
+ * seq alone, and a timed-out id is never given to another request, so a late
+ * answer is dropped rather than handed to someone else. `orderKey` picks the
+ * link by rendezvous hash, so one conversation stays on one link while that
+ * link is up and its requests keep their order.
  */
 export class DbLinks {
+  readonly stats = { late: 0, unmatched: 0 };
   private readonly links: DbLink[] = [];
 
   constructor(
     private readonly config: Pick<AccessConfig, 'dbProxies' | 'dbLinksPerProxy' | 'dbRequestTimeoutMs' | 'dbMaxPendingPerLink' | 'links'>,
     private readonly log: Logger,
+    /** The client address of a connection id, for attach_data (login throttles key on it). */
+    private readonly sourceOf: (connId: number) => string = () => '',
   ) {
     for (const addr of config.dbProxies) {
       for (let i = 0; i < config.dbLinksPerProxy; i++) {
-        const link: DbLink = { pending: new Map(), nextSeq: 1, peer: null as unknown as PeerLink };
+        const max = config.dbMaxPendingPerLink;
+        const link: DbLink = {
+          byRequest: new Correlator({ space: 'request', maxPending: max }),
+          bySeq: new Correlator({ space: 'seq', maxPending: Math.min(max, 0xfffe) }),
+          peer: null as unknown as PeerLink,
+        };
         link.peer = new PeerLink(addr, i, config.links, log.child({ peer: 'db-proxy' }), {
           onOpen: () => {},
           onPdu: (_p, pdu) => this.onAnswer(link, pdu),
@@ -74,7 +79,7 @@ export class DbLinks {
 
   /** Requests waiting for an answer, over all links. */
   get pendingCount(): number {
-    return this.links.reduce((n, l) => n + l.pending.size, 0);
+    return this.links.reduce((n, l) => n + pendingOf(l), 0);
   }
 
   /** Resolves once at least one link is usable, or rejects after `timeoutMs`. */
@@ -95,27 +100,33 @@ export class DbLinks {
     const usable = this.links.filter((l) => l.peer.usable);
     if (usable.length === 0) return Promise.reject(new ImError(ErrorCode.STORAGE, 'no db-proxy link is up'));
     const link = orderKey === undefined ? leastPending(usable) : pickByKey(usable, orderKey, (l) => l.peer.name);
-    let body = message as Record<string, unknown>;
-    if (hasAttachData(commandId) && body.attachData === undefined) body = { ...body, attachData: attachData(connId) };
     const expect = answerOf(commandId);
+    const withAttach = hasAttachData(commandId);
     if (expect === undefined) {
+      const body = withAttach ? { ...message, attachData: buildAttach(connId, 0, this.sourceOf(connId)) } : message;
       link.peer.write(encodePdu({ commandId }, encodeBody(commandId, body as never)));
       return Promise.resolve({ commandId: 0, message: {} as T });
     }
-    if (link.pending.size >= this.config.dbMaxPendingPerLink) {
-      return Promise.reject(new ImError(ErrorCode.QUEUE_FULL, `${link.pending.size} requests pending on ${link.peer.name}`));
+    if (pendingOf(link) >= this.config.dbMaxPendingPerLink) {
+      return Promise.reject(new ImError(ErrorCode.QUEUE_FULL, `${pendingOf(link)} requests pending on ${link.peer.name}`));
     }
-    const bytes = encodeBody(commandId, body as never);
-    const seq = allocSeq(link);
-    return new Promise<DbAnswer<T>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        link.pending.delete(seq);
-        reject(new ImError(ErrorCode.TIMEOUT, `db-proxy did not answer 0x${commandId.toString(16)} in ${this.config.dbRequestTimeoutMs} ms`));
-      }, this.config.dbRequestTimeoutMs);
-      timer.unref();
-      link.pending.set(seq, { expect, resolve: resolve as (a: DbAnswer<never>) => void, reject, timer });
-      link.peer.write(encodePdu({ commandId, seqNum: seq }, bytes));
-    });
+    let opened;
+    try {
+      opened = (withAttach ? link.byRequest : link.bySeq).open(
+        this.config.dbRequestTimeoutMs,
+        expect,
+        () => `db-proxy 0x${commandId.toString(16)} on ${link.peer.name}`,
+      );
+    } catch (err) {
+      return Promise.reject(new ImError(ErrorCode.QUEUE_FULL, (err as Error).message, { cause: err }));
+    }
+    const id = opened.id;
+    const body = withAttach ? { ...message, attachData: buildAttach(connId, id, this.sourceOf(connId)) } : message;
+    const seqNum = withAttach ? (id % 0xffff) + 1 : id;
+    if (!link.peer.write(encodePdu({ commandId, seqNum }, encodeBody(commandId, body as never)))) {
+      (withAttach ? link.byRequest : link.bySeq).fail(id, new ImError(ErrorCode.CONNECTION_CLOSED, `db-proxy link ${link.peer.name} is down`));
+    }
+    return opened.answer as Promise<DbAnswer<T>>;
   }
 
   /** Waits (up to `timeoutMs`) for pending answers, then closes every link. */
@@ -134,47 +145,36 @@ export class DbLinks {
 
   private onAnswer(link: DbLink, pdu: Pdu): void {
     const { seqNum, commandId } = pdu.header;
-    const p = link.pending.get(seqNum);
-    if (!p || p.expect !== commandId) {
-      this.log.warn({ link: link.peer.name, seqNum, commandId }, 'db-proxy answer matches no request; dropped');
+    let message: Record<string, unknown>;
+    try {
+      message = decodeBody(commandId, pdu.body) as unknown as Record<string, unknown>;
+    } catch (err) {
+      this.log.warn({ err, link: link.peer.name, seqNum, commandId }, 'undecodable db-proxy answer; dropped');
       return;
     }
-    link.pending.delete(seqNum);
-    clearTimeout(p.timer);
-    try {
-      p.resolve({ commandId, message: decodeBody(commandId, pdu.body) as never });
-    } catch (err) {
-      p.reject(err as Error);
-    }
+    const requestId = attachRequestId(message.attachData as Uint8Array | undefined);
+    const outcome =
+      requestId !== null
+        ? link.byRequest.settle(requestId, commandId, () => ({ commandId, message: message as never }))
+        : link.bySeq.settle(seqNum, commandId, () => ({ commandId, message: message as never }));
+    if (outcome === 'settled') return;
+    if (outcome === 'late') this.stats.late++;
+    else this.stats.unmatched++;
+    this.log.warn({ link: link.peer.name, seqNum, commandId, requestId, outcome }, 'db-proxy answer matches no pending request; dropped');
   }
 
   private failAll(link: DbLink, err: Error): void {
-    for (const p of link.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    link.pending.clear();
+    link.byRequest.failAll(err);
+    link.bySeq.failAll(err);
   }
 }
 
-function allocSeq(link: DbLink): number {
-  for (;;) {
-    const seq = link.nextSeq;
-    link.nextSeq = seq >= 0xffff ? 1 : seq + 1;
-    if (!link.pending.has(seq)) return seq;
-  }
+function pendingOf(link: DbLink): number {
+  return link.byRequest.size + link.bySeq.size;
 }
 
 function leastPending(links: DbLink[]): DbLink {
   let best = links[0]!;
-  for (const l of links) if (l.pending.size < best.pending.size) best = l;
+  for (const l of links) if (pendingOf(l) < pendingOf(best)) best = l;
   return best;
-}
-
-/** TeamTalk's attach_data: big-endian u32 type, connection handle, service type 0. */
-function attachData(connId: number): Buffer {
-  const b = Buffer.alloc(12);
-  b.writeUInt32BE(ATTACH_TYPE_HANDLE, 0);
-  b.writeUInt32BE(connId >>> 0, 4);
-  return b;
 }

@@ -16,8 +16,10 @@ export interface DispatchStats {
   rateLimited: number;
 }
 
-/** Commands counted against the per-connection message rate. */
+/** Commands counted against the per-connection message rate... */
 const RATE_LIMITED: ReadonlySet<number> = new Set([Cid.CID_MSG_DATA]);
+/** ...and against its byte rate. */
+const BYTE_LIMITED: ReadonlySet<number> = new Set([Cid.CID_MSG_DATA, Cid.CID_SWITCH_P2P_CMD]);
 
 /**
  * Command id → handler. Before login only CID_LOGIN_REQ_USERLOGIN is taken
@@ -67,13 +69,14 @@ export class Dispatcher {
     }
     this.stats.requests++;
     const req: ClientRequest = { header: pdu.header, message };
-    if (RATE_LIMITED.has(commandId) && !conn.takeMessageToken()) {
+    const bytes = pdu.body.length;
+    if (BYTE_LIMITED.has(commandId) && !conn.takeMessageToken(RATE_LIMITED.has(commandId) ? 1 : 0, bytes)) {
       this.stats.rateLimited++;
       conn.log.debug({ commandId, seqNum }, 'over the message rate; refused');
       this.refuse(conn, entry, req, new ImError(ErrorCode.RATE_LIMITED, 'too many messages per second'));
       return;
     }
-    conn.began();
+    conn.began(bytes);
     let running: Promise<void>;
     try {
       running = entry.handler(this.ctx, conn, req);
@@ -86,7 +89,7 @@ export class Dispatcher {
         conn.log.error({ err, commandId, seqNum }, 'handler failed');
         this.refuse(conn, entry, req, err);
       })
-      .finally(() => conn.finished());
+      .finally(() => conn.finished(bytes));
   }
 
   private refuse(conn: ClientConnection, entry: Entry, req: ClientRequest, err: unknown): void {

@@ -43,6 +43,10 @@ export function metricsOf(p: MetricSources): Metric[] {
     counter('pushes_local', 'PDUs pushed to local connections.', p.delivery.stats.local),
     counter('deliveries_routed', 'Deliveries sent through a route-server.', p.delivery.stats.routed),
     counter('deliveries_inbound', 'Deliveries received from route-servers.', p.delivery.stats.inbound),
-    counter('route_unsent', 'Deliveries not routed: no route-server link up.', p.route.stats.unsent),
+    counter('route_unsent', 'Deliveries no route-server link took at once (kept in the backlog, or dropped).', p.route.stats.unsent),
+    gauge('route_backlog', 'Deliveries waiting for a route-server link.', p.route.backlogSize),
+    counter('route_backlog_dropped', 'Deliveries dropped: backlog full or too old (the messages stay unread).', p.route.stats.dropped),
+    counter('db_answers_late', 'db-proxy answers that came after their request timed out (dropped).', p.db.stats.late),
+    counter('db_answers_unmatched', 'db-proxy answers matching no request (dropped).', p.db.stats.unmatched),
   ];
 }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { PduSocket } from '../common/pdu-socket.ts';
 import { Cid } from '../proto/commands.ts';
-import { FrameDecoder } from '../proto/frame-decoder.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { PeerAddress, PeerLinkTimings } from './config.ts';
 
@@ -17,17 +17,17 @@ export interface PeerLinkHandlers {
 }
 
 /**
- * One link to a server-to-server peer (db-proxy, route-server). Only this
- * object touches its socket. It reconnects with backoff (100 ms doubling to
- * 5 s), heartbeats when idle, drops the peer after a silence, and stops
- * being `usable` when the peer says CID_OTHER_STOP_RECV_PACKET (until the
- * next connection).
+ * One link to a server-to-server peer (db-proxy, route-server), each
+ * connection on the one socket owner (PduSocket). It reconnects at once and
+ * then with a short backoff (reconnectMinMs doubling up to reconnectMaxMs,
+ * ~1 s, so a restarted peer is back within about a second), heartbeats when
+ * idle, drops the peer after a silence without whole frames, and stops being
+ * `usable` when the peer says CID_OTHER_STOP_RECV_PACKET (until the next
+ * connection).
  */
 export class PeerLink {
   readonly name: string;
-  lastRecvAt = 0;
-  lastSendAt = 0;
-  private socket: net.Socket | null = null;
+  private conn: PduSocket | null = null;
   private open = false;
   private stopped = false;
   private closed = false;
@@ -60,15 +60,14 @@ export class PeerLink {
 
   /** Writes one PDU; false when the link is not open (nothing is queued for later). */
   write(pdu: Uint8Array): boolean {
-    const s = this.socket;
-    if (!this.open || !s) return false;
-    s.write(pdu);
-    this.lastSendAt = Date.now();
-    if (s.writableLength > this.timings.maxOutboundBytes) {
-      this.log.warn({ buffered: s.writableLength }, 'peer does not read; dropping the link');
-      s.destroy();
-    }
-    return true;
+    const c = this.conn;
+    if (!this.open || !c) return false;
+    return c.write(pdu);
+  }
+
+  /** Drops the current connection (it reconnects unless closed). */
+  drop(reason: string): void {
+    this.conn?.destroy(reason);
   }
 
   /** For good: no reconnect. Ends the socket, destroys it after `graceMs`. */
@@ -76,76 +75,81 @@ export class PeerLink {
     this.closed = true;
     clearInterval(this.ticker);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const s = this.socket;
-    if (s && !s.destroyed) {
-      s.end();
-      setTimeout(() => s.destroy(), graceMs).unref();
-    }
+    this.conn?.end('link closed', graceMs);
   }
 
   private connect(): void {
     if (this.closed) return;
     const s = net.connect({ host: this.address.host, port: this.address.port });
-    this.socket = s;
-    const decoder = new FrameDecoder({ maxFrameLength: this.timings.maxFrameBytes });
     const connectTimer = setTimeout(() => s.destroy(), Math.min(this.timings.timeoutMs, 5000));
     connectTimer.unref();
-    s.setNoDelay(true);
+    const conn = new PduSocket(
+      s,
+      this.log,
+      {
+        maxFrameLength: this.timings.maxFrameBytes,
+        maxOutboundBytes: this.timings.maxOutboundBytes,
+        drainTimeoutMs: this.timings.timeoutMs,
+        maxInFlight: Number.MAX_SAFE_INTEGER,
+        maxInFlightBytes: Number.MAX_SAFE_INTEGER,
+      },
+      {
+        onFrame: (pdu) => this.onFrame(conn, pdu),
+        onClose: (reason) => this.onClose(conn, reason, connectTimer),
+      },
+    );
+    this.conn = conn;
     s.once('connect', () => {
       clearTimeout(connectTimer);
+      s.setKeepAlive(true, 10_000);
       this.open = true;
       this.stopped = false;
       this.backoffMs = this.timings.reconnectMinMs;
-      this.lastRecvAt = this.lastSendAt = Date.now();
+      conn.lastFrameAt = conn.lastSendAt = Date.now();
       this.log.info({ link: this.name }, 'peer link open');
       this.handlers.onOpen(this);
     });
-    s.on('data', (chunk: Buffer) => this.onData(s, decoder, chunk));
-    s.on('error', (err) => this.log.debug({ err, link: this.name }, 'peer link error'));
-    s.on('close', () => {
-      clearTimeout(connectTimer);
-      const wasOpen = this.open;
-      this.open = false;
-      if (this.socket === s) this.socket = null;
-      if (wasOpen) {
-        this.log.warn({ link: this.name }, 'peer link down');
-        this.handlers.onDown(this);
-      }
-      if (this.closed) return;
-      this.reconnectTimer = setTimeout(() => this.connect(), this.backoffMs);
-      this.reconnectTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, this.timings.reconnectMaxMs);
-    });
   }
 
-  private onData(s: net.Socket, decoder: FrameDecoder, chunk: Buffer): void {
-    this.lastRecvAt = Date.now();
-    const { frames, error } = decoder.read(chunk);
-    for (const f of frames) {
-      if (s.destroyed) return;
-      const cid = f.header.commandId;
-      if (cid === Cid.CID_OTHER_HEARTBEAT) continue;
-      if (cid === Cid.CID_OTHER_STOP_RECV_PACKET) {
-        this.stopped = true;
-        this.log.info({ link: this.name }, 'peer stops receiving; link no longer used for new work');
-        continue;
-      }
-      this.handlers.onPdu(this, f);
+  private onClose(conn: PduSocket, reason: string, connectTimer: NodeJS.Timeout): void {
+    clearTimeout(connectTimer);
+    if (this.conn !== conn) return;
+    const wasOpen = this.open;
+    this.open = false;
+    this.conn = null;
+    if (wasOpen) {
+      this.log.warn({ link: this.name, reason }, 'peer link down');
+      this.handlers.onDown(this);
     }
-    if (error) {
-      this.log.warn({ err: error, link: this.name }, 'unframeable input from peer; reconnecting');
-      s.destroy();
+    if (this.closed) return;
+    // The first retry after a working link is immediate-ish; failures back off up to reconnectMaxMs.
+    const delay = wasOpen ? Math.min(this.backoffMs, this.timings.reconnectMinMs) : this.backoffMs;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer.unref();
+    if (!wasOpen) this.backoffMs = Math.min(this.backoffMs * 2, this.timings.reconnectMaxMs);
+  }
+
+  private onFrame(conn: PduSocket, f: Pdu): void {
+    if (this.conn !== conn) return;
+    const cid = f.header.commandId;
+    if (cid === Cid.CID_OTHER_HEARTBEAT) return;
+    if (cid === Cid.CID_OTHER_STOP_RECV_PACKET) {
+      this.stopped = true;
+      this.log.info({ link: this.name }, 'peer stops receiving; link no longer used for new work');
+      return;
     }
+    this.handlers.onPdu(this, f);
   }
 
   private tick(): void {
-    if (!this.open || !this.socket) return;
+    const c = this.conn;
+    if (!this.open || !c) return;
     const now = Date.now();
-    if (now - this.lastRecvAt > this.timings.timeoutMs) {
+    if (c.silentFor(now) > this.timings.timeoutMs) {
       this.log.warn({ link: this.name }, 'peer silent too long; reconnecting');
-      this.socket.destroy();
-    } else if (now - this.lastSendAt >= this.timings.heartbeatMs) {
-      this.write(HEARTBEAT_PDU);
+      c.destroy('peer silent');
+    } else if (now - c.lastSendAt >= this.timings.heartbeatMs) {
+      c.write(HEARTBEAT_PDU);
     }
   }
 }

@@ -58,7 +58,6 @@ export class Presence {
     const pcWasOnline = sessions.hasPc(uid);
     sessions.add(conn);
     route.broadcast(Cid.CID_OTHER_USER_STATUS_UPDATE, { userStatus: UserStatus.ONLINE, userId: uid, clientType });
-    route.broadcast(Cid.CID_OTHER_USER_CNT_UPDATE, { userAction: 1, userId: uid });
     if (!isMobile(clientType)) {
       delivery.deliver([uid], Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, { userId: uid, loginStat: UserStatus.ONLINE }, { exceptConnId: conn.id });
       if (!pcWasOnline) delivery.statusToLocalPcs(uid, status);
@@ -73,7 +72,6 @@ export class Presence {
     if (!conn.session || !sessions.remove(conn)) return;
     const { uid, clientType } = conn.session;
     route.broadcast(Cid.CID_OTHER_USER_STATUS_UPDATE, { userStatus: UserStatus.OFFLINE, userId: uid, clientType });
-    route.broadcast(Cid.CID_OTHER_USER_CNT_UPDATE, { userAction: 2, userId: uid });
     this.release(conn, uid, clientType);
     if (!isMobile(clientType) && !sessions.hasPc(uid)) {
       delivery.deliver([uid], Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, { userId: uid, loginStat: UserStatus.OFFLINE });

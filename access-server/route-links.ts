@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Correlator } from '../common/correlator.ts';
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -20,9 +21,22 @@ export interface RouteRegistration {
 export interface RouteStats {
   sent: number;
   received: number;
-  /** Deliveries not sent because no route-server link was up. */
+  /** Deliveries not sent because no route-server link was up (kept in the backlog, or dropped when it was full). */
   unsent: number;
+  /** Deliveries kept while no route-server took them, sent later. */
+  backlogged: number;
+  /** Deliveries dropped: the backlog was full or they waited too long. */
+  dropped: number;
 }
+
+/** Bounds of the deliveries kept while no route-server link is up. */
+export interface BacklogLimits {
+  maxCount: number;
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
+const DEFAULT_BACKLOG: BacklogLimits = { maxCount: 50_000, maxBytes: 32 * 1024 * 1024, maxAgeMs: 30_000 };
 
 function pdu(commandId: number, message: object, seqNum = 0): Buffer {
   return encodePdu({ commandId, seqNum }, encodeBody(commandId, message as never));
@@ -31,42 +45,57 @@ function pdu(commandId: number, message: object, seqNum = 0): Buffer {
 /** Most queries to route-servers awaiting an answer at once. */
 export const MAX_PENDING_QUERIES = 1024;
 
-interface PendingQuery {
-  expect: number;
-  resolve: (message: Record<string, unknown>) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+interface Held {
+  key: string;
+  bytes: Uint8Array;
+  at: number;
+}
+
+interface Link {
+  peer: PeerLink;
+  /** Queries to this route-server, matched by seq; a timed-out seq is never reused. */
+  queries: Correlator<Record<string, unknown>>;
 }
 
 /**
  * Links to every route-server. On (re)connect: register (MSG_SERV_INFO),
  * then the full online list. Presence changes and kicks go to every link;
- * deliveries of one conversation go through one link picked by hash.
+ * deliveries of one conversation go through one link picked by hash among
+ * those up, failing over to another when its write fails. A delivery no
+ * route-server takes (all down) is kept in a backlog bounded in count, bytes
+ * and age, and sent in order as soon as a link is up again; while the backlog
+ * is not empty, new deliveries queue behind it so their order holds.
  */
 export class RouteLinks {
-  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0 };
-  private readonly links: PeerLink[];
-  private readonly pending = new Map<number, PendingQuery>();
-  private nextSeq = 1;
+  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0, backlogged: 0, dropped: 0 };
+  private readonly links: Link[];
+  private backlog: Held[] = [];
+  private backlogBytes = 0;
+  private readonly limits: BacklogLimits;
 
   constructor(
-    config: Pick<AccessConfig, 'routeServers' | 'links'>,
+    config: Pick<AccessConfig, 'routeServers' | 'links'> & { routeBacklog?: BacklogLimits },
     private readonly registration: RouteRegistration,
     private readonly onPdu: (pdu: Pdu) => void,
-    log: Logger,
+    private readonly log: Logger,
   ) {
+    this.limits = config.routeBacklog ?? DEFAULT_BACKLOG;
     const child = log.child({ peer: 'route-server' });
-    this.links = config.routeServers.map(
-      (addr) =>
-        new PeerLink(addr, 0, config.links, child, {
-          onOpen: (link) => this.register(link),
-          onPdu: (_link, p) => {
-            this.stats.received++;
-            if (!this.answer(p)) this.onPdu(p);
-          },
-          onDown: () => {},
-        }),
-    );
+    this.links = config.routeServers.map((addr) => {
+      const link: Link = { queries: new Correlator({ space: 'seq', maxPending: MAX_PENDING_QUERIES }), peer: null as unknown as PeerLink };
+      link.peer = new PeerLink(addr, 0, config.links, child, {
+        onOpen: (peer) => {
+          this.register(peer);
+          this.flush();
+        },
+        onPdu: (_peer, p) => {
+          this.stats.received++;
+          if (!this.answer(link, p)) this.onPdu(p);
+        },
+        onDown: () => link.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, `route-server link ${link.peer.name} closed`)),
+      });
+      return link;
+    });
   }
 
   get configured(): number {
@@ -74,31 +103,35 @@ export class RouteLinks {
   }
 
   get usableCount(): number {
-    return this.links.filter((l) => l.usable).length;
+    return this.links.filter((l) => l.peer.usable).length;
+  }
+
+  /** Deliveries waiting for a route-server. */
+  get backlogSize(): number {
+    return this.backlog.length;
   }
 
   /** Sends to every usable link (presence, kicks). */
   broadcast(commandId: number, message: object): void {
     const bytes = pdu(commandId, message);
-    for (const l of this.links) if (l.usable && l.write(bytes)) this.stats.sent++;
+    for (const l of this.links) if (l.peer.usable && l.peer.write(bytes)) this.stats.sent++;
   }
 
-  /** Sends one delivery through the link `key` hashes to; false when none is up. */
+  /**
+   * Hands one delivery to the route-server link `key` hashes to (another one
+   * if that write fails); kept in the backlog when none takes it. False only
+   * when it had to be dropped (backlog full).
+   */
   sendByKey(key: string, bytes: Uint8Array): boolean {
-    const usable = this.links.filter((l) => l.usable);
-    if (usable.length === 0) {
-      this.stats.unsent++;
-      return false;
-    }
-    const ok = pickByKey(usable, key, (l) => l.name).write(bytes);
-    if (ok) this.stats.sent++;
-    return ok;
+    if (this.backlog.length === 0 && this.writeByKey(key, bytes)) return true;
+    this.stats.unsent++;
+    return this.hold(key, bytes);
   }
 
   /** Resolves once every configured link is open, or after `timeoutMs`. */
   async whenConnected(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.links.some((l) => !l.isOpen)) {
+    while (this.links.some((l) => !l.peer.isOpen)) {
       if (Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -108,48 +141,87 @@ export class RouteLinks {
   /**
    * Asks a route-server (the first usable link) and resolves with its answer
    * of command `expect` on the same seq (e.g. cluster-wide user status).
-   * Rejects with IM_ERR_CONNECTION_CLOSED (no link), IM_ERR_QUEUE_FULL or
+   * Rejects with IM_ERR_CONNECTION_CLOSED (no link), IM_ERR_TOO_MANY_IN_FLIGHT or
    * IM_ERR_TIMEOUT.
    */
   query(commandId: number, message: object, expect: number, timeoutMs = 3000): Promise<Record<string, unknown>> {
-    const link = this.links.find((l) => l.usable);
+    const link = this.links.find((l) => l.peer.usable);
     if (!link) return Promise.reject(new ImError(ErrorCode.CONNECTION_CLOSED, 'no route-server link is up'));
-    if (this.pending.size >= MAX_PENDING_QUERIES) return Promise.reject(new ImError(ErrorCode.QUEUE_FULL, 'too many route-server queries in flight'));
-    let seq = this.nextSeq;
-    while (this.pending.has(seq)) seq = seq >= 0xffff ? 1 : seq + 1;
-    this.nextSeq = seq >= 0xffff ? 1 : seq + 1;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(new ImError(ErrorCode.TIMEOUT, `route-server did not answer 0x${commandId.toString(16)} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      this.pending.set(seq, { expect, resolve, reject, timer });
-      if (link.write(pdu(commandId, message, seq))) this.stats.sent++;
-    });
+    let opened;
+    try {
+      opened = link.queries.open(timeoutMs, expect, () => `route-server 0x${commandId.toString(16)} on ${link.peer.name}`);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (link.peer.write(pdu(commandId, message, opened.id))) this.stats.sent++;
+    return opened.answer;
   }
 
   close(): void {
-    for (const l of this.links) l.close();
-    for (const [seq, q] of this.pending) {
-      clearTimeout(q.timer);
-      this.pending.delete(seq);
-      q.reject(new ImError(ErrorCode.CONNECTION_CLOSED, 'route-server links closed'));
+    for (const l of this.links) {
+      l.peer.close();
+      l.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, 'route-server links closed'));
     }
+    if (this.backlog.length > 0) this.log.warn({ deliveries: this.backlog.length }, 'route backlog not sent at close');
+    this.backlog = [];
+    this.backlogBytes = 0;
   }
 
-  /** True when `p` answers a pending query (then it is consumed here). */
-  private answer(p: Pdu): boolean {
-    const q = p.header.seqNum === 0 ? undefined : this.pending.get(p.header.seqNum);
-    if (!q || q.expect !== p.header.commandId) return false;
-    this.pending.delete(p.header.seqNum);
-    clearTimeout(q.timer);
-    try {
-      q.resolve(decodeBody(p.header.commandId, p.body) as unknown as Record<string, unknown>);
-    } catch (err) {
-      q.reject(err as Error);
+  /** True when `p` answers a pending query of this link (then it is consumed here). */
+  private answer(link: Link, p: Pdu): boolean {
+    if (p.header.seqNum === 0) return false;
+    const outcome = link.queries.settle(p.header.seqNum, p.header.commandId, () => decodeBody(p.header.commandId, p.body) as unknown as Record<string, unknown>);
+    return outcome !== 'unknown';
+  }
+
+  private writeByKey(key: string, bytes: Uint8Array): boolean {
+    let usable = this.links.filter((l) => l.peer.usable);
+    while (usable.length > 0) {
+      const link = pickByKey(usable, key, (l) => l.peer.name);
+      if (link.peer.write(bytes)) {
+        this.stats.sent++;
+        return true;
+      }
+      usable = usable.filter((l) => l !== link);
     }
+    return false;
+  }
+
+  private hold(key: string, bytes: Uint8Array): boolean {
+    const now = Date.now();
+    this.expire(now);
+    if (this.backlog.length >= this.limits.maxCount || this.backlogBytes + bytes.length > this.limits.maxBytes) {
+      this.stats.dropped++;
+      this.log.warn({ backlog: this.backlog.length, bytes: this.backlogBytes }, 'route backlog full; delivery dropped (the message stays unread)');
+      return false;
+    }
+    this.backlog.push({ key, bytes, at: now });
+    this.backlogBytes += bytes.length;
+    this.stats.backlogged++;
     return true;
+  }
+
+  private expire(now: number): void {
+    let n = 0;
+    while (n < this.backlog.length && now - this.backlog[n]!.at > this.limits.maxAgeMs) n++;
+    if (n === 0) return;
+    for (const h of this.backlog.slice(0, n)) this.backlogBytes -= h.bytes.length;
+    this.backlog = this.backlog.slice(n);
+    this.stats.dropped += n;
+    this.log.warn({ dropped: n }, 'route deliveries waited too long; dropped (the messages stay unread)');
+  }
+
+  /** Sends the backlog in order while some link takes it. */
+  private flush(): void {
+    this.expire(Date.now());
+    let sent = 0;
+    while (sent < this.backlog.length && this.writeByKey(this.backlog[sent]!.key, this.backlog[sent]!.bytes)) {
+      this.backlogBytes -= this.backlog[sent]!.bytes.length;
+      sent++;
+    }
+    if (sent === 0) return;
+    this.backlog = this.backlog.slice(sent);
+    this.log.info({ sent, left: this.backlog.length }, 'route backlog sent');
   }
 
   private register(link: PeerLink): void {

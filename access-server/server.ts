@@ -15,6 +15,8 @@ export interface ClientServerOptions {
 }
 
 export interface ClientServerHooks {
+  /** A connection was accepted (it counts towards this server's load from now on). */
+  onOpen?(conn: ClientConnection): void;
   onPdu(conn: ClientConnection, pdu: Pdu): void;
   /** A connection closed (logged in or not); called once per connection. */
   onClose(conn: ClientConnection): void;
@@ -115,6 +117,7 @@ export class ClientServer {
       },
     });
     this.conns.set(id, conn);
+    this.hooks.onOpen?.(conn);
     conn.log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection open');
   }
 

@@ -1,43 +1,52 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { FrameDecoder } from '../proto/frame-decoder.ts';
 import type { Pdu } from '../proto/header.ts';
+import { PduSocket } from './pdu-socket.ts';
 
 export interface PduLinkOptions {
   maxFrameLength: number;
   /** Bytes waiting in the socket before the peer is declared stuck and dropped. */
   maxOutboundBytes: number;
+  /** How long the peer may leave written data unread before it is dropped (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Requests of this link not yet answered; reading pauses at the cap (default: no cap). */
+  maxInFlight?: number;
+  /** Bytes of those requests; reading pauses at the cap (default: no cap). */
+  maxInFlightBytes?: number;
 }
 
 /**
  * The server side of one server-to-server link (an access server at db-proxy
- * or at a route-server). Only this object touches its socket: it frames
- * input (a framing error closes the link), writes with a bound on unsent
- * bytes, and keeps the link alive with TeamTalk's heartbeat rule.
- * Subclasses say what a PDU and a close mean.
+ * or at a route-server), on the one socket owner (PduSocket): framing, one
+ * write path with byte bounds, in-flight budgets, and TeamTalk's heartbeat
+ * rule. Subclasses say what a PDU and a close mean.
  */
 export abstract class PduLink {
-  lastRecvAt = Date.now();
-  lastSendAt = Date.now();
-  protected readingStopped = false;
-  private readonly decoder: FrameDecoder;
-  private readonly closedPromise: Promise<void>;
+  protected readonly conn: PduSocket;
 
   constructor(
-    protected readonly socket: net.Socket,
+    socket: net.Socket,
     readonly log: Logger,
-    private readonly limits: PduLinkOptions,
+    limits: PduLinkOptions,
   ) {
-    this.decoder = new FrameDecoder({ maxFrameLength: limits.maxFrameLength });
-    socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err }, 'link socket error'));
-    this.closedPromise = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.onClosed();
-        resolve();
-      }),
+    this.conn = new PduSocket(
+      socket,
+      log,
+      {
+        maxFrameLength: limits.maxFrameLength,
+        maxOutboundBytes: limits.maxOutboundBytes,
+        drainTimeoutMs: limits.drainTimeoutMs ?? 30_000,
+        maxInFlight: limits.maxInFlight ?? Number.MAX_SAFE_INTEGER,
+        maxInFlightBytes: limits.maxInFlightBytes ?? Number.MAX_SAFE_INTEGER,
+      },
+      {
+        onFrame: (pdu) => this.onFrame(pdu),
+        onClose: (reason) => {
+          this.log.debug({ reason }, 'link socket closed');
+          this.onClosed();
+        },
+      },
     );
   }
 
@@ -47,17 +56,21 @@ export abstract class PduLink {
   protected abstract onClosed(): void;
 
   get closed(): boolean {
-    return this.socket.destroyed;
+    return this.conn.closed;
   }
 
   /** Bytes written but not yet taken by the kernel. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.conn.buffered;
+  }
+
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
   }
 
   /** Resolves once the socket has closed. */
   whenClosed(): Promise<void> {
-    return this.closedPromise;
+    return this.conn.whenClosed();
   }
 
   /**
@@ -65,60 +78,33 @@ export abstract class PduLink {
    * when the peer does not read. False when nothing could be written.
    */
   write(pdus: Uint8Array | readonly Uint8Array[]): boolean {
-    if (this.socket.destroyed || this.socket.writableEnded) return false;
-    if (pdus instanceof Uint8Array) {
-      this.socket.write(pdus);
-    } else {
-      if (pdus.length > 1) this.socket.cork();
-      for (const p of pdus) this.socket.write(p);
-      if (pdus.length > 1) this.socket.uncork();
-    }
-    this.lastSendAt = Date.now();
-    if (this.socket.writableLength > this.limits.maxOutboundBytes) {
-      this.log.warn({ buffered: this.socket.writableLength }, 'peer does not read; dropping its link');
-      this.socket.destroy();
-      return false;
-    }
-    return true;
+    return this.conn.write(pdus);
   }
 
   /**
    * Server-to-server liveness (TeamTalk: heartbeat every 5 s when idle, drop
-   * after 30 s of silence). Called from the owner's ticker.
+   * after 30 s without a whole frame). Called from the owner's ticker.
    */
   keepAlive(now: number, heartbeatIntervalMs: number, timeoutMs: number, heartbeat: Uint8Array): void {
-    if (now - this.lastRecvAt > timeoutMs) {
-      this.log.warn({ silentMs: now - this.lastRecvAt }, 'link silent too long; closing');
-      this.socket.destroy();
-    } else if (now - this.lastSendAt >= heartbeatIntervalMs) {
+    const silent = this.conn.silentFor(now);
+    if (silent > timeoutMs) {
+      this.log.warn({ silentMs: silent }, 'link silent too long; closing');
+      this.conn.destroy(`silent for ${silent} ms`);
+    } else if (now - this.conn.lastSendAt >= heartbeatIntervalMs) {
       this.write(heartbeat);
     }
   }
 
   /** Stops reading for good (shutdown). */
   stopReading(): void {
-    this.readingStopped = true;
-    this.socket.pause();
+    this.conn.stopReading();
   }
 
   end(): void {
-    this.socket.end();
+    this.conn.end('closing', 60_000);
   }
 
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  private onData(chunk: Buffer): void {
-    this.lastRecvAt = Date.now();
-    const { frames, error } = this.decoder.read(chunk);
-    for (const f of frames) {
-      if (this.socket.destroyed || this.readingStopped) return;
-      this.onFrame(f);
-    }
-    if (error) {
-      this.log.warn({ err: error }, 'unframeable input; closing link');
-      this.socket.destroy();
-    }
+  destroy(reason = 'dropped'): void {
+    this.conn.destroy(reason);
   }
 }

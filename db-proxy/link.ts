@@ -9,18 +9,15 @@ export interface LinkOptions extends PduLinkOptions {
 }
 
 /**
- * One access-server link at db-proxy: a PduLink that also keeps the
- * in-flight count that pauses reading.
+ * One access-server link at db-proxy: a PduLink whose requests in flight
+ * (count and bytes) pause its reading at the caps.
  */
 export class Link extends PduLink {
-  private inFlight = 0;
-  private paused = false;
-
   constructor(
     socket: net.Socket,
     readonly uuid: number,
     log: Logger,
-    private readonly opts: LinkOptions,
+    opts: LinkOptions,
     private readonly onPdu: (link: Link, pdu: Pdu) => void,
     private readonly onClose: (link: Link) => void,
   ) {
@@ -28,25 +25,17 @@ export class Link extends PduLink {
   }
 
   get pending(): number {
-    return this.inFlight;
+    return this.conn.inFlight;
   }
 
-  /** Counts `n` requests handed on for this link. */
-  began(n = 1): void {
-    this.inFlight += n;
-    if (!this.paused && this.inFlight >= this.opts.maxInFlight) {
-      this.paused = true;
-      this.socket.pause();
-    }
+  /** Counts `n` requests (of `bytes` in all) handed on for this link. */
+  began(n = 1, bytes = 0): void {
+    this.conn.began(bytes, n);
   }
 
-  /** Counts `n` requests of this link as answered (or refused). */
-  finished(n = 1): void {
-    this.inFlight -= n;
-    if (this.paused && !this.readingStopped && this.inFlight <= this.opts.maxInFlight >> 1) {
-      this.paused = false;
-      this.socket.resume();
-    }
+  /** Counts `n` requests (of `bytes`) of this link as answered (or refused). */
+  finished(n = 1, bytes = 0): void {
+    this.conn.finished(bytes, n);
   }
 
   protected onFrame(pdu: Pdu): void {

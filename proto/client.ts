@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { commandById, decodeBody, encodeBody, Cid } from './commands.ts';
-import { FrameDecoder } from './frame-decoder.ts';
-import { encodePdu, type PduHeader } from './header.ts';
+import pino from 'pino';
+import { Correlator } from '../common/correlator.ts';
+import { PduSocket } from '../common/pdu-socket.ts';
+import { encodePdu, type Pdu, type PduHeader } from './header.ts';
 
 export interface ClientOptions {
   host?: string;
@@ -20,6 +22,8 @@ export interface ClientOptions {
 }
 
 /** A decoded PDU: the header plus the body decoded by its command id (null when undecodable). */
+const QUIET_LOG = pino({ level: 'silent' });
+
 export interface Received {
   header: PduHeader;
   commandId: number;
@@ -27,30 +31,23 @@ export interface Received {
   body: Uint8Array;
 }
 
-interface Pending {
-  expect: number | undefined;
-  resolve: (r: Received) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * A small protocol client: request/response matched by seq number (and the
  * expected response command), server pushes as `push` events, heartbeats.
- * Events: `push` (Received), `close` (Error | undefined).
+ * A seq whose request timed out is never given to another request while its
+ * late answer may still come (common/correlator.ts), so a late answer is
+ * dropped, not handed to someone else. Events: `push` (Received), `close`
+ * (Error | undefined).
  */
 export class PduClient extends EventEmitter {
-  private readonly socket: net.Socket;
-  private readonly decoder: FrameDecoder;
-  private readonly pending = new Map<number, Pending>();
+  private readonly conn: PduSocket;
+  private readonly pending: Correlator<Received>;
   private readonly opts: Required<Omit<ClientOptions, 'host' | 'port'>>;
-  private nextSeq = 1;
   private heartbeat: NodeJS.Timeout | null = null;
   private closedWith: Error | null = null;
 
   private constructor(socket: net.Socket, opts: ClientOptions) {
     super();
-    this.socket = socket;
     this.opts = {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
@@ -58,11 +55,22 @@ export class PduClient extends EventEmitter {
       maxInFlight: opts.maxInFlight ?? 8192,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
     };
-    this.decoder = new FrameDecoder({ maxFrameLength: this.opts.maxFrameLength });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
-    socket.on('close', () => this.fail(new ImError(ErrorCode.CONNECTION_CLOSED, 'connection closed')));
+    this.pending = new Correlator({ space: 'seq', maxPending: Math.min(this.opts.maxInFlight, 0xfffe) });
+    this.conn = new PduSocket(
+      socket,
+      QUIET_LOG,
+      {
+        maxFrameLength: this.opts.maxFrameLength,
+        maxOutboundBytes: 256 * 1024 * 1024,
+        drainTimeoutMs: 60_000,
+        maxInFlight: Number.MAX_SAFE_INTEGER,
+        maxInFlightBytes: Number.MAX_SAFE_INTEGER,
+      },
+      {
+        onFrame: (pdu) => this.onFrame(pdu),
+        onClose: (reason) => this.fail(new ImError(ErrorCode.CONNECTION_CLOSED, `connection closed (${reason})`)),
+      },
+    );
     if (this.opts.heartbeatIntervalMs > 0) {
       this.heartbeat = setInterval(() => this.send(Cid.CID_OTHER_HEARTBEAT, {}), this.opts.heartbeatIntervalMs);
       this.heartbeat.unref();
@@ -100,20 +108,19 @@ export class PduClient extends EventEmitter {
    */
   request(commandId: number, message: object, options: { timeoutMs?: number; expect?: number } = {}): Promise<Received> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    if (this.pending.size >= this.opts.maxInFlight) {
-      return Promise.reject(new ImError(ErrorCode.TOO_MANY_IN_FLIGHT, `${this.pending.size} requests in flight`));
+    const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
+    let opened;
+    try {
+      opened = this.pending.open(timeoutMs, options.expect ?? commandById(commandId)?.responseId ?? undefined, () => `command 0x${commandId.toString(16)}`);
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    const seq = this.allocSeq();
-    return new Promise<Received>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(new ImError(ErrorCode.TIMEOUT, `no answer to command 0x${commandId.toString(16)} seq ${seq} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      this.pending.set(seq, { expect: options.expect ?? commandById(commandId)?.responseId ?? undefined, resolve, reject, timer });
-      this.send(commandId, message, seq);
-    });
+    try {
+      this.send(commandId, message, opened.id);
+    } catch (err) {
+      this.pending.fail(opened.id, err as Error);
+    }
+    return opened.answer;
   }
 
   /** Sends one PDU without waiting for an answer. */
@@ -121,66 +128,50 @@ export class PduClient extends EventEmitter {
     this.sendRaw(encodePdu({ commandId, seqNum }, encodeBody(commandId, message)));
   }
 
+  /** Stops reading the socket (tests: a client that does not read); `resumeReading` undoes it. */
+  pauseReading(): void {
+    this.conn.hold(true);
+  }
+
+  resumeReading(): void {
+    this.conn.hold(false);
+  }
+
   /** Writes raw bytes (tests use this for malformed input). */
   sendRaw(bytes: Uint8Array): boolean {
     if (this.closedWith) return false;
-    return this.socket.write(bytes);
+    return this.conn.write(bytes);
   }
 
   /** Ends the connection gracefully; pending requests fail with CONNECTION_CLOSED. */
   close(): Promise<void> {
-    if (this.socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.socket.once('close', () => resolve());
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
-    });
+    if (this.conn.closed) return Promise.resolve();
+    this.conn.end('client closed');
+    return this.conn.whenClosed();
   }
 
   destroy(err?: Error): void {
-    this.socket.destroy();
+    this.conn.destroy(err?.message ?? 'client destroyed');
     this.fail(err ?? new ImError(ErrorCode.CONNECTION_CLOSED, 'client destroyed'));
   }
 
-  private allocSeq(): number {
-    for (;;) {
-      const seq = this.nextSeq;
-      this.nextSeq = seq >= 0xffff ? 1 : seq + 1;
-      if (!this.pending.has(seq)) return seq;
+  private onFrame({ header, body }: Pdu): void {
+    let message: unknown = null;
+    try {
+      message = decodeBody(header.commandId, body);
+    } catch {
+      // Undecodable or unknown bodies are still surfaced with message null.
     }
-  }
-
-  private onData(chunk: Buffer): void {
-    const { frames, error } = this.decoder.read(chunk);
-    for (const { header, body } of frames) {
-      let message: unknown = null;
-      try {
-        message = decodeBody(header.commandId, body);
-      } catch {
-        // Undecodable or unknown bodies are still surfaced with message null.
-      }
-      const received: Received = { header, commandId: header.commandId, message, body };
-      const p = header.seqNum !== 0 ? this.pending.get(header.seqNum) : undefined;
-      if (p && (p.expect === undefined || p.expect === header.commandId)) {
-        this.pending.delete(header.seqNum);
-        clearTimeout(p.timer);
-        p.resolve(received);
-      } else {
-        this.emit('push', received);
-      }
-    }
-    if (error) this.destroy(error);
+    const received: Received = { header, commandId: header.commandId, message, body };
+    const outcome = header.seqNum === 0 ? 'unknown' : this.pending.settle(header.seqNum, header.commandId, () => received);
+    if (outcome === 'unknown') this.emit('push', received);
   }
 
   private fail(err: Error): void {
     if (this.closedWith) return;
     this.closedWith = err;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const [seq, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(err);
-      this.pending.delete(seq);
-    }
+    this.pending.failAll(err);
     this.emit('close', err);
   }
 }

@@ -5,7 +5,6 @@
  * PduClients where a client must misbehave).
  */
 import assert from 'node:assert/strict';
-import type net from 'node:net';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { PduClient } from '../proto/client.ts';
@@ -248,8 +247,7 @@ test('a slow reader on one server is disconnected without harming others', async
   const slow = await PduClient.connect({ port: ports[1], heartbeatIntervalMs: 0 });
   await slow.request(Cid.CID_LOGIN_REQ_USERLOGIN, { userName: 'u13', password: md5hex('pw13'), onlineStatus: 1, clientType: 1 });
   await reachable(alice, other);
-  const socket = (slow as unknown as { socket: net.Socket }).socket;
-  socket.pause();
+  slow.pauseReading();
   const flood = 'x'.repeat(4000);
   for (let i = 0; i < 3000; i++) {
     alice.p2p(13, flood);
@@ -257,7 +255,7 @@ test('a slow reader on one server is disconnected without harming others', async
   }
   await sleep(1000);
   const closed = closedWithin(slow, 5000, 'the slow reader');
-  socket.resume();
+  slow.resumeReading();
   await closed;
   const atOther = nextMessage(other, (m) => m.text === 'still fine');
   const msgId = await alice.sendText(14, 'still fine');
