@@ -36,6 +36,9 @@ class Conn {
   private readonly sentAt = new Float64Array(65536);
   private readonly slotOp = new Uint8Array(65536); // OPS index + 1; 0 = free
   private readonly slotTarget = new Uint32Array(65536);
+  /** Seqs whose request timed out: never reused until their late answer comes (then dropped). */
+  private readonly retired = new Uint8Array(65536);
+  private retiredCount = 0;
   private readonly cursors = new Uint32Array(OPS.length);
   private cyclePos = 0;
   private nextSeq = 1;
@@ -69,7 +72,7 @@ class Conn {
 
   fill(): void {
     const out: Buffer[] = [];
-    for (let tries = 0; this.inFlight < cfg.window && sending && tries < cfg.cycle.length; ) {
+    for (let tries = 0; this.inFlight < cfg.window && this.inFlight + this.retiredCount < 0xfffe && sending && tries < cfg.cycle.length; ) {
       if (cfg.count > 0 && stats.sent >= cfg.count) break;
       const op = cfg.cycle[this.cyclePos]!;
       this.cyclePos = (this.cyclePos + 1) % cfg.cycle.length;
@@ -81,7 +84,7 @@ class Conn {
       }
       tries = 0;
       let seq = this.nextSeq;
-      while (this.slotOp[seq] !== 0) seq = seq >= 0xffff ? 1 : seq + 1;
+      while (this.slotOp[seq] !== 0 || this.retired[seq] !== 0) seq = seq >= 0xffff ? 1 : seq + 1;
       this.nextSeq = seq >= 0xffff ? 1 : seq + 1;
       const tpl = templates.pdus[op][target]!;
       const pdu = Buffer.allocUnsafe(tpl.length);
@@ -109,12 +112,19 @@ class Conn {
     const now = performance.now();
     for (const { header, body } of frames) {
       const seq = header.seqNum;
+      if (this.retired[seq] !== 0) {
+        // The late answer of a request that timed out: its seq is free again, the answer is not anyone's.
+        this.retired[seq] = 0;
+        this.retiredCount--;
+        continue;
+      }
       const opIndex = this.slotOp[seq]! - 1;
-      if (seq === 0 || opIndex < 0) continue; // heartbeat, stop-recv, or an answer after its timeout
+      if (seq === 0 || opIndex < 0) continue; // heartbeat, stop-recv, or an answer matching nothing
       const op = OPS[opIndex]!;
+      if (header.commandId !== templates.answer[op]) continue; // not the answer this request waits for
       this.slotOp[seq] = 0;
       this.inFlight--;
-      const value = header.commandId === templates.answer[op] ? answerValue(op, body) : -1;
+      const value = answerValue(op, body);
       if (value <= 0) {
         stats.failed++;
         perOp[op].failed++;
@@ -148,6 +158,10 @@ class Conn {
       if (this.slotOp[seq] === 0 || (!all && now - this.sentAt[seq]! < cfg.timeoutMs)) continue;
       perOp[OPS[this.slotOp[seq]! - 1]!].failed++;
       this.slotOp[seq] = 0;
+      if (!all) {
+        this.retired[seq] = 1;
+        this.retiredCount++;
+      }
       this.inFlight--;
       stats.failed++;
       stats.timeouts++;
@@ -157,6 +171,8 @@ class Conn {
   failAll(reason: string): void {
     if (this.inFlight > 0) noteError(`connection ${this.index}: ${reason} with ${this.inFlight} in flight`);
     this.expire(0, true);
+    this.retired.fill(0);
+    this.retiredCount = 0;
     maybeFinish();
   }
 
