@@ -19,6 +19,8 @@ export interface RouteServerConfig {
   linkTimeoutMs: number;
   /** How long close() lets links end before destroying them. */
   shutdownGraceMs: number;
+  /** After start, how long deliveries with no recipient yet are held while access servers re-register. */
+  warmupHoldMs: number;
   /** Open HTTP connections at once. */
   httpMaxConnections: number;
   /** Bound on reading one HTTP request (headers and body). */
@@ -44,6 +46,7 @@ export function loadConfig(env: Env): Readonly<RouteServerConfig> {
     heartbeatIntervalMs: intFromEnv(env, 'ROUTE_HEARTBEAT_MS', 5000, { min: 20 }),
     linkTimeoutMs: intFromEnv(env, 'ROUTE_LINK_TIMEOUT_MS', 30_000, { min: 50 }),
     shutdownGraceMs: intFromEnv(env, 'ROUTE_SHUTDOWN_GRACE_MS', 1000, { min: 0, max: 60_000 }),
+    warmupHoldMs: intFromEnv(env, 'ROUTE_WARMUP_HOLD_MS', 3000, { min: 0, max: 60_000 }),
     httpMaxConnections: intFromEnv(env, 'ROUTE_HTTP_MAX_CONNECTIONS', 4096, { min: 1, max: 1_000_000 }),
     httpRequestTimeoutMs: intFromEnv(env, 'ROUTE_HTTP_TIMEOUT_MS', 5000, { min: 100, max: 600_000 }),
     msfsUrl: stringFromEnv(env, 'ROUTE_MSFS_URL', ''),

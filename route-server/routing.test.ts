@@ -167,3 +167,21 @@ test("a server's users vanish with its link; a re-registration drops the stale l
   await until(() => route.server.stats.links === 1);
   assert.ok(route.presence.linkOfServer('as-a') !== undefined);
 });
+
+test('right after start, a delivery to a server not re-registered yet is held and delivered once it registers', async (t) => {
+  const route = await startTestRouteServer({ ROUTE_WARMUP_HOLD_MS: '3000' });
+  t.after(() => route.close());
+  const a = await FakeAccessServer.start(route, { serverId: 'as-a' }, [[1, PC]]);
+  t.after(() => a.close());
+  a.client.send(Cid.CID_MSG_DATA, msgData(1, 2, 'sent before b is back'));
+  a.client.send(Cid.CID_EXT_ROUTE_TO_USERS, { userIds: [2], commandId: Cid.CID_MSG_READ_NOTIFY, pduBody: Buffer.from([8, 1]) });
+  await a.barrier();
+  assert.equal(route.server.held.size, 2);
+  const b = await FakeAccessServer.start(route, { serverId: 'as-b' }, [[2, PC]]);
+  t.after(() => b.close());
+  const single = await b.waitFor((r) => r.commandId === Cid.CID_MSG_DATA);
+  assert.equal(Buffer.from((single.message as IM.Message.IMMsgData).msgData).toString(), 'sent before b is back');
+  await b.waitFor((r) => r.commandId === Cid.CID_EXT_ROUTE_TO_USERS);
+  assert.equal(route.server.held.size, 0);
+  assert.equal(route.server.stats.unrouted, 0);
+});

@@ -4,6 +4,7 @@ import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { Registry, RouteContext, RouteStats } from './handlers/types.ts';
 import { RouteLink, type LinkOptions } from './link.ts';
+import { HeldDeliveries } from './held.ts';
 import { PresenceTable } from './presence.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
 
@@ -17,6 +18,8 @@ export interface LinkServerOptions extends LinkOptions {
   linkTimeoutMs: number;
   /** How long close() lets links end before destroying them. */
   shutdownGraceMs: number;
+  /** After start, how long deliveries with no recipient yet are held while access servers re-register (default 3 s). */
+  warmupHoldMs?: number;
 }
 
 const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint8Array(0));
@@ -31,6 +34,7 @@ export class RouteServer implements RouteContext {
   readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0 };
   private readonly server: net.Server;
   private readonly links = new Map<number, RouteLink>();
+  readonly held: HeldDeliveries;
   private readonly ticker: NodeJS.Timeout;
   private nextId = 1;
   private closing: Promise<void> | null = null;
@@ -40,6 +44,7 @@ export class RouteServer implements RouteContext {
     private readonly registry: Registry,
     private readonly log: Logger,
   ) {
+    this.held = new HeldDeliveries({ windowMs: opts.warmupHoldMs ?? 3000, maxCount: 50_000, maxBytes: 32 * 1024 * 1024, retryEveryMs: 50 });
     this.server = net.createServer((socket) => this.accept(socket));
     const period = Math.max(10, Math.min(1000, opts.heartbeatIntervalMs >> 1, opts.linkTimeoutMs >> 2));
     this.ticker = setInterval(() => this.tick(), period);
@@ -54,6 +59,10 @@ export class RouteServer implements RouteContext {
     return this.links.get(id);
   }
 
+  hold(route: () => boolean, bytes: number): boolean {
+    return this.held.hold(route, bytes);
+  }
+
   dropLink(id: number, reason: string): void {
     const link = this.links.get(id);
     if (!link) return;
@@ -65,6 +74,7 @@ export class RouteServer implements RouteContext {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.ticker);
+      this.held.close();
       const listening = new Promise<void>((r) => this.server.close(() => r()));
       const open = [...this.links.values()];
       for (const link of open) {
@@ -81,6 +91,7 @@ export class RouteServer implements RouteContext {
   /** Immediate: drop every link. */
   destroy(): void {
     clearInterval(this.ticker);
+    this.held.close();
     this.server.close();
     for (const link of this.links.values()) link.destroy();
   }

@@ -3,7 +3,9 @@
  * servers holding its receiver or its sender (the sender's other devices);
  * CID_EXT_ROUTE_TO_USERS goes to each server holding at least one recipient,
  * its user list narrowed to that server's recipients. Never back to the
- * origin link, never to a server that holds none of the recipients.
+ * origin link, never to a server that holds none of the recipients. In a
+ * route-server's first seconds a delivery with no recipient yet is held and
+ * retried while access servers re-register (held.ts).
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { isGroupMsgType } from '../../proto/conversation.ts';
@@ -20,47 +22,50 @@ export const onMsgData: Handler = (ctx, from, pdu) => {
     from.log.warn({ from: m.fromUserId, group: m.toSessionId }, 'group message sent unwrapped; dropped (use CID_EXT_ROUTE_TO_USERS)');
     return;
   }
-  const targets = new Set<number>();
-  for (const id of ctx.presence.holders(m.toSessionId)) targets.add(id);
-  for (const id of ctx.presence.holders(m.fromUserId)) targets.add(id);
-  targets.delete(from.id);
-  if (targets.size === 0) {
-    ctx.stats.unrouted++;
-    return;
-  }
+  const fromId = from.id;
   const bytes = reframe(pdu);
-  for (const id of targets) send(ctx, id, bytes);
+  const route = (): boolean => {
+    const targets = new Set<number>();
+    for (const id of ctx.presence.holders(m.toSessionId)) targets.add(id);
+    for (const id of ctx.presence.holders(m.fromUserId)) targets.add(id);
+    targets.delete(fromId);
+    for (const id of targets) send(ctx, id, bytes);
+    return targets.size > 0;
+  };
+  if (!route() && !ctx.hold?.(route, bytes.length)) ctx.stats.unrouted++;
 };
 
 export const onRouteToUsers: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_EXT_ROUTE_TO_USERS, pdu);
   if (!m) return;
-  const perLink = new Map<number, number[]>();
-  const seen = new Set<number>();
-  for (const uid of m.userIds) {
-    if (seen.has(uid)) continue;
-    seen.add(uid);
-    for (const id of ctx.presence.holders(uid)) {
-      if (id === from.id) continue;
-      let list = perLink.get(id);
-      if (!list) perLink.set(id, (list = []));
-      list.push(uid);
-    }
-  }
-  if (perLink.size === 0) {
-    ctx.stats.unrouted++;
-    return;
-  }
+  const fromId = from.id;
   const originServer = m.originServer !== '' ? m.originServer : (from.serverId ?? '');
-  for (const [id, userIds] of perLink) {
-    const body = encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, {
-      userIds,
-      commandId: m.commandId,
-      pduBody: m.pduBody,
-      ...(originServer !== '' ? { originServer } : {}),
-    });
-    send(ctx, id, encodePdu({ commandId: Cid.CID_EXT_ROUTE_TO_USERS, seqNum: pdu.header.seqNum }, body));
-  }
+  const seqNum = pdu.header.seqNum;
+  const route = (): boolean => {
+    const perLink = new Map<number, number[]>();
+    const seen = new Set<number>();
+    for (const uid of m.userIds) {
+      if (seen.has(uid)) continue;
+      seen.add(uid);
+      for (const id of ctx.presence.holders(uid)) {
+        if (id === fromId) continue;
+        let list = perLink.get(id);
+        if (!list) perLink.set(id, (list = []));
+        list.push(uid);
+      }
+    }
+    for (const [id, userIds] of perLink) {
+      const body = encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, {
+        userIds,
+        commandId: m.commandId,
+        pduBody: m.pduBody,
+        ...(originServer !== '' ? { originServer } : {}),
+      });
+      send(ctx, id, encodePdu({ commandId: Cid.CID_EXT_ROUTE_TO_USERS, seqNum }, body));
+    }
+    return perLink.size > 0;
+  };
+  if (!route() && !ctx.hold?.(route, pdu.body.length)) ctx.stats.unrouted++;
 };
 
 /** The PDU as it came in: same header fields, same body. */

@@ -25,6 +25,12 @@ export interface RouteContext {
   link(id: number): RouteLink | undefined;
   /** Closes another link at once (a stale registration of the same server id). */
   dropLink(id: number, reason: string): void;
+  /**
+   * Keeps a delivery that has no recipient yet, to retry (`route` is true
+   * once routed) while access servers re-register after a start; false when
+   * it is not kept (window over, or full).
+   */
+  hold?(route: () => boolean, bytes: number): boolean;
 }
 
 /** Handles one PDU from link `from`; runs synchronously and never throws on bad input. */

@@ -10,7 +10,8 @@ import { startRouteServer, type RunningRouteServer } from '../../route-server/ro
 
 export async function startTestRouteServer(env: Record<string, string> = {}): Promise<RunningRouteServer> {
   const level = process.env.TEST_LOG_LEVEL ?? 'silent';
-  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', LOG_LEVEL: level, ...env });
+  // No warm-up hold unless a test asks for one: deliveries to nobody are counted unrouted at once.
+  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', LOG_LEVEL: level, ...env });
   return startRouteServer(config, pino({ level }));
 }
 
