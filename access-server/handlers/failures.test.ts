@@ -14,6 +14,7 @@ import { handlers as buddy } from './buddy.ts';
 import { handlers as file } from './file.ts';
 import { handlers as group } from './group.ts';
 import { handlers as messageQuery } from './message-query.ts';
+import { handlers as message } from './message.ts';
 import { handlers as settings } from './settings.ts';
 import type { HandlerEntry } from './types.ts';
 
@@ -127,4 +128,20 @@ test('the refusal of every command with an answer sends that answer', () => {
     }
     assertFailure(conn, cid, req.header.seqNum);
   }
+});
+
+test('a message whose db-proxy request got no answer is not acked as "not stored": the connection is closed', async () => {
+  const accepted: net.Socket[] = [];
+  const silent = net.createServer((socket) => void accepted.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const client = await PduClient.connect({ port: (silent.address() as net.AddressInfo).port, heartbeatIntervalMs: 0 });
+  const a = createTestAccess(client, 100);
+  const conn = new TestConn(UID, IOS);
+  const [, handler] = message.find(([cid]) => cid === Cid.CID_MSG_DATA)!;
+  await handler(a.ctx, conn, request(Cid.CID_MSG_DATA, { fromUserId: UID, toSessionId: 8, msgId: 0, createTime: 0, msgType: 1, msgData: Buffer.from('maybe stored') }));
+  assert.deepEqual(conn.sent, [], 'no ack: msg_id 0 would say "not stored" without knowing');
+  assert.equal(conn.session, null, 'the connection was closed');
+  client.destroy();
+  for (const socket of accepted) socket.destroy();
+  await new Promise((resolve) => silent.close(resolve));
 });

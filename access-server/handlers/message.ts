@@ -6,9 +6,12 @@
  * Answer convention for CID_MSG_DATA: every message gets a CID_MSG_DATA_ACK
  * on its own seq number. msg_id > 0: stored under that id. msg_id 0: NOT
  * stored (over the rate limit, empty, to oneself, not a group member,
- * storage failure or timeout) — the same convention db-proxy uses; the
- * client may resend.
+ * a storage failure db-proxy knows left nothing) — the same convention
+ * db-proxy uses; the client may resend. When the outcome is not known (the
+ * request reached db-proxy and no answer came back) nothing is answered and
+ * the connection is closed.
  */
+import { ErrorCode, isImError } from '../../common/errors.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import { conversationKey, isGroupMsgType, SessionType } from '../conversation.ts';
@@ -46,6 +49,14 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
   try {
     stored = (await answer).message;
   } catch (err) {
+    if (outcomeUnknown(err)) {
+      // The request left for db-proxy and no answer came (timeout, link lost): it may be stored.
+      // Saying "not stored" could be a lie and invite a duplicate resend, so close instead; the
+      // client finds the message (or not) in its history after it reconnects.
+      conn.log.warn({ err, to: m.toSessionId }, 'message outcome unknown; closing the connection rather than answer');
+      conn.close('message outcome unknown');
+      return;
+    }
     conn.log.warn({ err, to: m.toSessionId }, 'message not stored');
     ack(conn, req, 0);
     return;
@@ -70,6 +81,11 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
   }
   ctx.deliver(members, Cid.CID_MSG_DATA, pushed, { exceptConnId: conn.id, orderKey: key });
 };
+
+/** True when a db-proxy request failed after it was sent: stored or not, nobody knows. */
+function outcomeUnknown(err: unknown): boolean {
+  return isImError(err, ErrorCode.TIMEOUT) || isImError(err, ErrorCode.CONNECTION_CLOSED) || isImError(err, ErrorCode.SHUTTING_DOWN);
+}
 
 const msgDataFail: ClientFail = (conn, req) => ack(conn, req, 0);
 
