@@ -38,7 +38,8 @@ export class RedisGuard {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<CheckResult> | null = null;
   private closed = false;
-  readonly stats = { checks: 0, rebuilds: 0, lastRebuildMs: 0, lastResult: 'ok' as CheckResult, rebuilding: false };
+  /** rebuilds: attempts; completed: rebuilds that left exact counters and wrote the marker. */
+  readonly stats = { checks: 0, rebuilds: 0, completed: 0, lastRebuildMs: 0, lastResult: 'ok' as CheckResult, rebuilding: false };
 
   constructor(
     private readonly ctx: OwnedContext,
@@ -115,6 +116,7 @@ export class RedisGuard {
       this.log.warn({ ms, relations: singles.done, groups: groups.done, left, sameRun }, 'redis counters rebuilt');
       if (left > 0 || !sameRun) return 'incomplete';
       await this.ctx.redis.set(REDIS_STATE_KEY, runId);
+      this.stats.completed++;
       return 'rebuilt';
     } finally {
       this.stats.rebuilding = false;
