@@ -10,6 +10,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { memoryLoginOwners, redisLoginOwners, type LoginOwners } from './dup-login.ts';
 import { handlerTable } from './handlers/index.ts';
 import { metricsOf } from './metrics.ts';
+import { OwnerRefresher } from './owner-refresher.ts';
 import { Presence } from './presence.ts';
 import { RouteLinks } from './route-links.ts';
 import { ClientServer } from './server.ts';
@@ -26,6 +27,8 @@ export interface RunningAccessServer {
   sessions: Sessions<ClientConnection>;
   db: DbLinks;
   route: RouteLinks;
+  /** Keeps this server's login owner keys alive. */
+  ownerRefresher: OwnerRefresher;
   /**
    * Graceful, idempotent: stop accepting and reading, answer what is in
    * flight (up to the shutdown timeout), close clients (their presence goes
@@ -40,7 +43,7 @@ export interface RunningAccessServer {
 export async function startAccessServer(config: AccessConfig, log: Logger): Promise<RunningAccessServer> {
   let owners: LoginOwners;
   if (config.redisUrl) {
-    owners = await redisLoginOwners(config.redisUrl, config.redisKeyPrefix);
+    owners = await redisLoginOwners({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, ttlMs: config.loginOwnerTtlMs });
   } else {
     log.warn('REDIS_URL not set: duplicate logins are detected on this access server only');
     owners = memoryLoginOwners();
@@ -95,9 +98,12 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   );
   delivery = new Delivery(config.serverId, sessions, route, (m) => presence!.onKickConn(m), log);
   presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
+  const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, log });
+  refresher.start();
   const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, route, groupMembersTtlMs: config.groupMembersTtlMs });
   dispatcher = new Dispatcher(context, handlerTable);
   const teardown = (): void => {
+    void refresher.stop();
     server.destroy();
     route.close();
     db.destroy();
@@ -127,9 +133,11 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     sessions,
     db,
     route,
+    ownerRefresher: refresher,
     close() {
       closing ??= (async () => {
         await running.close();
+        await refresher.stop();
         await presence!.settled();
         route.close();
         await db.close(config.shutdownTimeoutMs);

@@ -59,6 +59,10 @@ export interface AccessConfig {
   /** Unset: duplicate logins are detected on this server only. */
   redisUrl: string | undefined;
   redisKeyPrefix: string;
+  /** Lifetime of a login owner key that its server stops refreshing (crashed). */
+  loginOwnerTtlMs: number;
+  /** How often a server refreshes the owner keys of its live sessions. */
+  loginOwnerRefreshMs: number;
   groupMembersTtlMs: number;
   shutdownTimeoutMs: number;
   /** -1: no /healthz and /metrics. */
@@ -127,6 +131,8 @@ export function loadConfig(env: Env): AccessConfig {
     },
     redisUrl: urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
     redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
+    loginOwnerTtlMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_TTL_MS', 60_000, { min: 100, max: 86_400_000 }),
+    loginOwnerRefreshMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_REFRESH_MS', 20_000, { min: 20, max: 86_400_000 }),
     groupMembersTtlMs: intFromEnv(env, 'ACCESS_GROUP_CACHE_MS', 2000, { min: 0, max: 3_600_000 }),
     shutdownTimeoutMs: intFromEnv(env, 'ACCESS_SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
     httpPort: intFromEnv(env, 'ACCESS_HTTP_PORT', -1, { min: -1, max: 65535 }),
@@ -134,6 +140,9 @@ export function loadConfig(env: Env): AccessConfig {
   };
   if (config.links.heartbeatMs >= config.links.timeoutMs) {
     throw new ImError(ErrorCode.BAD_CONFIG, 'ACCESS_LINK_HEARTBEAT_MS must be below ACCESS_LINK_TIMEOUT_MS');
+  }
+  if (config.loginOwnerRefreshMs * 2 > config.loginOwnerTtlMs) {
+    throw new ImError(ErrorCode.BAD_CONFIG, 'ACCESS_LOGIN_OWNER_REFRESH_MS must be at most half of ACCESS_LOGIN_OWNER_TTL_MS');
   }
   Object.freeze(config.conn);
   Object.freeze(config.links);

@@ -4,6 +4,11 @@
  * A new login swaps itself in atomically and gets the previous owner back
  * (to kick); a closing connection deletes the key only while it still names
  * that connection. Two logins racing on two servers thus leave one session.
+ *
+ * Every key carries a TTL, set in the same script that writes it, and the
+ * owning server refreshes the keys of its live sessions (`refresh`, batched):
+ * a crashed server's claims expire, and after Redis lost its data the live
+ * sessions claim their keys again, so a later duplicate login is kicked.
  */
 import { Redis } from 'ioredis';
 import { ErrorCode, ImError } from '../common/errors.ts';
@@ -17,8 +22,28 @@ export interface LoginOwners {
   release(uid: number, cls: ClientClass, owner: string): Promise<void>;
   /** The current owner, or null. */
   get(uid: number, cls: ClientClass): Promise<string | null>;
+  /**
+   * Keeps each claim alive: extends its TTL, claims it again when the key is
+   * gone; resolves with the claims some other owner holds now (their
+   * sessions were superseded).
+   */
+  refresh(claims: readonly OwnerClaim[]): Promise<Superseded[]>;
   close(): Promise<void>;
 }
+
+export interface OwnerClaim {
+  uid: number;
+  cls: ClientClass;
+  owner: string;
+}
+
+export interface Superseded extends OwnerClaim {
+  /** Who holds the key now. */
+  by: string;
+}
+
+/** Keys refreshed per pipeline. */
+const REFRESH_BATCH = 1000;
 
 export function ownerKey(uid: number, cls: ClientClass): string {
   return `login_owner_${uid}_${cls}`;
@@ -37,8 +62,20 @@ export function parseOwner(owner: string): { serverId: string; connId: number } 
 }
 
 const SWAP = `local prev = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return prev`;
+
+/** 0: extended; 1: claimed again (the key was gone); otherwise the other owner. */
+const REFRESH = `local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 0
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return cur`;
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -46,12 +83,22 @@ end
 return 0`;
 
 type OwnerRedis = Redis & {
-  loginOwnerSwap(key: string, owner: string): Promise<string | null>;
+  loginOwnerSwap(key: string, owner: string, ttlMs: number): Promise<string | null>;
   loginOwnerRelease(key: string, owner: string): Promise<number>;
+  loginOwnerRefresh(key: string, owner: string, ttlMs: number): Promise<number | string>;
 };
 
+export interface RedisOwnerOptions {
+  url: string;
+  keyPrefix: string;
+  /** Lifetime of a claim that is not refreshed. */
+  ttlMs: number;
+  timeoutMs?: number;
+}
+
 /** Owners in Redis: the cluster-wide decision. */
-export async function redisLoginOwners(url: string, keyPrefix: string, timeoutMs = 2000): Promise<LoginOwners> {
+export async function redisLoginOwners(opts: RedisOwnerOptions): Promise<LoginOwners> {
+  const { url, keyPrefix, ttlMs, timeoutMs = 2000 } = opts;
   const redis = new Redis(url, {
     keyPrefix,
     lazyConnect: true,
@@ -63,6 +110,7 @@ export async function redisLoginOwners(url: string, keyPrefix: string, timeoutMs
   redis.on('error', () => {}); // each command reports its own failure
   redis.defineCommand('loginOwnerSwap', { numberOfKeys: 1, lua: SWAP });
   redis.defineCommand('loginOwnerRelease', { numberOfKeys: 1, lua: RELEASE });
+  redis.defineCommand('loginOwnerRefresh', { numberOfKeys: 1, lua: REFRESH });
   try {
     await redis.connect();
   } catch (err) {
@@ -77,11 +125,25 @@ export async function redisLoginOwners(url: string, keyPrefix: string, timeoutMs
     }
   };
   return {
-    swap: (uid, cls, owner) => wrap(redis.loginOwnerSwap(ownerKey(uid, cls), owner)),
+    swap: (uid, cls, owner) => wrap(redis.loginOwnerSwap(ownerKey(uid, cls), owner, ttlMs)),
     release: async (uid, cls, owner) => {
       await wrap(redis.loginOwnerRelease(ownerKey(uid, cls), owner));
     },
     get: (uid, cls) => wrap(redis.get(ownerKey(uid, cls))),
+    refresh: async (claims) => {
+      const out: Superseded[] = [];
+      for (let i = 0; i < claims.length; i += REFRESH_BATCH) {
+        const chunk = claims.slice(i, i + REFRESH_BATCH);
+        const pipe = redis.pipeline() as unknown as OwnerRedis;
+        for (const c of chunk) void pipe.loginOwnerRefresh(ownerKey(c.uid, c.cls), c.owner, ttlMs);
+        const results = await wrap((pipe as unknown as ReturnType<Redis['pipeline']>).exec());
+        results?.forEach(([err, v], j) => {
+          if (err) throw new ImError(ErrorCode.STORAGE, `login owner refresh failed: ${err.message}`, { cause: err });
+          if (typeof v === 'string') out.push({ ...chunk[j]!, by: v });
+        });
+      }
+      return out;
+    },
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
     },
@@ -103,6 +165,15 @@ export function memoryLoginOwners(): LoginOwners {
       if (owners.get(key) === owner) owners.delete(key);
     },
     get: async (uid, cls) => owners.get(ownerKey(uid, cls)) ?? null,
+    refresh: async (claims) => {
+      const out: Superseded[] = [];
+      for (const c of claims) {
+        const cur = owners.get(ownerKey(c.uid, c.cls));
+        if (cur === undefined) owners.set(ownerKey(c.uid, c.cls), c.owner);
+        else if (cur !== c.owner) out.push({ ...c, by: cur });
+      }
+      return out;
+    },
     close: async () => {},
   };
 }

@@ -47,7 +47,7 @@ export class Presence {
   }
 
   /** CID_EXT_KICK_CONN from a route-server. */
-  onKickConn(msg: IM.Ext.IMKickConn): void {
+  onKickConn(msg: IM.Ext.IIMKickConn): void {
     if (msg.serverId !== this.d.serverId) return;
     this.kickLocal(msg.connId, msg.userId, msg.reason);
   }

@@ -1,5 +1,6 @@
 import type { IM } from '../proto/messages.ts';
-import { isMobile } from './conversation.ts';
+import { clientClass, isMobile } from './conversation.ts';
+import { ownerOf, type OwnerClaim } from './dup-login.ts';
 import type { ClientConn, ClientSession } from './handlers/types.ts';
 
 /** A connection that has logged in. */
@@ -60,6 +61,16 @@ export class Sessions<C extends ClientConn> {
   /** Every logged-in connection (for broadcasts to local PC clients). */
   *all(): IterableIterator<LoggedIn<C>> {
     for (const conns of this.byUid.values()) yield* conns.values();
+  }
+
+  /** The login owner claim of every logged-in connection (refreshed by the owner refresher). */
+  claims(serverId: string): (OwnerClaim & { connId: number; clientType: number })[] {
+    const out: (OwnerClaim & { connId: number; clientType: number })[] = [];
+    for (const c of this.all()) {
+      const { uid, clientType } = c.session;
+      out.push({ uid, cls: clientClass(clientType), owner: ownerOf(serverId, c.id), connId: c.id, clientType });
+    }
+    return out;
   }
 
   /** ServerUserStat of every logged-in connection (CID_OTHER_ONLINE_USER_INFO). */

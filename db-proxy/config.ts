@@ -1,5 +1,6 @@
 import { intFromEnv, requiredUrlFromEnv, stringFromEnv, type Env } from '../common/config.ts';
 import type { StorageConfig } from './context.ts';
+import type { GuardOptions } from './redis-guard.ts';
 import type { ServerOptions } from './server.ts';
 import { parseShardMap } from './storage/shard-map.ts';
 
@@ -11,6 +12,8 @@ export interface DbProxyConfig {
   logLevel: string;
   /** Port of /healthz and /metrics; -1 turns them off. */
   httpPort: number;
+  /** Detection of a Redis that lost its data and rebuild of the unread counters (redis-guard.ts). */
+  redisGuard: GuardOptions;
 }
 
 /** Reads and validates db-proxy's settings; a bad value throws IM_ERR_BAD_CONFIG naming the variable. */
@@ -22,11 +25,21 @@ export function loadConfig(env: Env): DbProxyConfig {
   const shardMap = stringFromEnv(env, 'SHARD_MAP', '');
   parseShardMap(mysqlUrl, shards, shardMap); // fail at start-up, not in a worker
   const logLevel = stringFromEnv(env, 'LOG_LEVEL', 'info');
+  const settleMs = intFromEnv(env, 'DB_PROXY_REBUILD_SETTLE_MS', 1000, { min: 0, max: 60_000 });
+  const maxRounds = intFromEnv(env, 'DB_PROXY_REBUILD_ROUNDS', 10, { min: 1, max: 1000 });
   const config: DbProxyConfig = {
     workers,
     concurrentTasksPerWorker,
     logLevel,
     httpPort: intFromEnv(env, 'DB_PROXY_HTTP_PORT', 10601, { min: -1, max: 65535 }),
+    redisGuard: {
+      checkMs: intFromEnv(env, 'DB_PROXY_REDIS_CHECK_MS', 1000, { min: 0, max: 3_600_000 }),
+      batch: intFromEnv(env, 'DB_PROXY_REBUILD_BATCH', 500, { min: 1, max: 10_000 }),
+      settleMs,
+      maxRounds,
+      // Outlives the longest batch: every round settles once.
+      lockTtlMs: 30_000 + 2 * maxRounds * settleMs,
+    },
     server: {
       host: stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1'),
       port: intFromEnv(env, 'DB_PROXY_PORT', 10600, { min: 0, max: 65535 }),

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { DbProxyConfig } from './config.ts';
+import { createContext } from './context.ts';
 import { createExecutor } from './executor.ts';
 import { registry } from './handlers/index.ts';
+import { RedisGuard } from './redis-guard.ts';
 import { DbProxyServer } from './server.ts';
 
 export interface RunningDbProxy {
@@ -10,6 +12,8 @@ export interface RunningDbProxy {
   /** Port of /healthz and /metrics, when served. */
   httpPort: number | null;
   server: DbProxyServer;
+  /** Rebuilds the unread counters when Redis lost its data. */
+  redisGuard: RedisGuard;
   /** Graceful: answers what is in flight, then closes links and workers. Idempotent. */
   close(): Promise<void>;
 }
@@ -52,14 +56,20 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
       throw err;
     }
   }
+  // A few connections of its own: a rebuild must not take the workers' pools.
+  const guardCtx = createContext({ ...config.storage, mysqlConnections: 2 }, log.child({ part: 'redis-guard' }));
+  const redisGuard = new RedisGuard(guardCtx, config.redisGuard, log.child({ part: 'redis-guard' }));
+  redisGuard.start();
   let closing: Promise<void> | null = null;
   return {
     address,
     server,
+    redisGuard,
     httpPort: ops?.port ?? null,
     close() {
-      closing ??= server
+      closing ??= redisGuard
         .close()
+        .then(() => server.close())
         .then(() => ops?.close())
         .then(() => executor.close());
       return closing;

@@ -1,7 +1,7 @@
 /**
  * Launching the two servers of the embedded stack: a private MariaDB (own
- * data dir, loopback port, durable InnoDB) and a private Redis (no
- * persistence). Each is started on a free port and polled until it answers.
+ * data dir, loopback port, durable InnoDB) and a private Redis (append-only
+ * file, fsync every second). Each is started on a free port and polled until it answers.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -199,7 +199,11 @@ export async function startMariadb(dir: string, opts: LaunchOptions & { fresh: b
   return service;
 }
 
-/** Starts a Redis that keeps nothing on disk, working dir <dir>/redis. */
+/**
+ * Starts a Redis that keeps an append-only file (fsync every second) in
+ * <dir>/redis, so a restart keeps counters and login owners; what the last
+ * second lost, db-proxy rebuilds from MySQL (its run_id changed).
+ */
 export async function startRedis(dir: string, opts: LaunchOptions): Promise<RunningService> {
   const redisServer = requireBinary('redis-server');
   const workDir = join(dir, 'redis');
@@ -209,7 +213,8 @@ export async function startRedis(dir: string, opts: LaunchOptions): Promise<Runn
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--save', '',
-    '--appendonly', 'no',
+    '--appendonly', 'yes',
+    '--appendfsync', 'everysec',
     '--daemonize', 'no',
     '--dir', workDir,
     '--logfile', logFile,

@@ -47,6 +47,8 @@ describe('embedded stack', { timeout: 60_000 }, () => {
       await conn.end();
       const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
       assert.equal(await redis.ping(), 'PONG');
+      assert.deepEqual(await redis.config('GET', 'appendonly'), ['appendonly', 'yes'], 'Redis keeps an append-only file');
+      assert.deepEqual(await redis.config('GET', 'appendfsync'), ['appendfsync', 'everysec']);
       redis.disconnect();
 
       await stack.stop();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { recordGroupJoin } from './session-read.ts';
 import type { HandlerContext } from './types.ts';
 
 /** IMGroup.type and IMGroup.status values (TeamTalk's). */
@@ -141,4 +142,5 @@ export async function syncMemberCache(
   } catch (err) {
     ctx.log.warn({ err, groupId }, 'group member cache not updated');
   }
+  await recordGroupJoin(ctx, groupId, change.added);
 }

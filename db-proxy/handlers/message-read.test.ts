@@ -154,3 +154,21 @@ test('failures are answered with empty answers, read acks with nothing', () => {
   assert.deepEqual(full.message, { userId: 7, sessionType: 2, sessionId: 9, msgIdBegin: 4, msgList: [] });
   assert.equal(readAck.fail({ userId: 1, sessionId: 2, msgId: 3, sessionType: 1 }, err), null);
 });
+
+test('read acks and joining a group save read positions in IMSessionRead; positions only move forward', async () => {
+  await send([[601, 602, 'p1'], [601, 602, 'p2'], [601, 602, 'p3']]);
+  const created = await createGroup.run(ctx, [{ userId: 601, groupType: 2, groupName: 'r', groupAvatar: '', memberIdList: [602] }]);
+  const groupId = (created[0]!.message as { groupId: number }).groupId;
+  const positions = async (): Promise<string[]> => {
+    const [rows] = await t.storage.pool.query('SELECT userId, peerId, type, msgId FROM IMSessionRead WHERE userId IN (601, 602) ORDER BY userId, type, peerId');
+    return (rows as { userId: number; peerId: number; type: number; msgId: number }[]).map((r) => `${r.userId}>${r.type === 1 ? 'u' : 'g'}${r.peerId === groupId ? '' : r.peerId}@${r.msgId}`);
+  };
+  assert.deepEqual(await positions(), ['601>g@0', '602>g@0'], 'members join with nothing to read');
+  await send([[601, groupId, 'q1', 0x11], [601, groupId, 'q2', 0x11]]);
+  // The client's msg id is not trusted to be the latest: the session's counter is.
+  await readAck.run(ctx, [{ userId: 602, sessionId: 601, msgId: 1, sessionType: 1 }, { userId: 602, sessionId: groupId, msgId: 0, sessionType: 2 }]);
+  assert.deepEqual(await positions(), ['601>g@0', '602>u601@3', '602>g@2']);
+  await ctx.redis.del(`group_msg_id_${groupId}`); // Redis lost the counter: MySQL's latest stands in
+  await readAck.run(ctx, [{ userId: 601, sessionId: groupId, msgId: 0, sessionType: 2 }, { userId: 602, sessionId: 601, msgId: 2, sessionType: 1 }]);
+  assert.deepEqual(await positions(), ['601>g@2', '602>u601@3', '602>g@2']);
+});

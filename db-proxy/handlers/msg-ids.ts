@@ -67,7 +67,7 @@ function keyOf(r: IdRequest): string {
   return r.kind === 'single' ? `msg_id_${r.id}` : `group_msg_id_${r.id}`;
 }
 
-async function maxStoredMsgId(mysql: Mysql, shards: number, r: IdRequest): Promise<number> {
+export async function maxStoredMsgId(mysql: Mysql, shards: number, r: IdRequest): Promise<number> {
   const shard = r.id % shards;
   const sql =
     r.kind === 'single'
