@@ -42,6 +42,8 @@ const ROUTE_OUTAGE_MS = 5_000;
 const FREEZE_MS = 12_000;
 const KICK_WAIT_MS = 5_000;
 const HOSTILE_HOLD_MS = 12_000;
+/** The frames scenario stops sending after this long, whatever is left (the report says how many were sent). */
+const FRAMES_MAX_MS = 120_000;
 /** Longer than the servers' 30 s link silence timeout, so a trickle that is never dropped shows. */
 const TRICKLE_HOLD_MS = 36_000;
 
@@ -104,7 +106,7 @@ const FRAME_PORTS: ProcName[] = ['access-a', 'access-b', 'db-proxy', 'route-1', 
 
 async function frames(ctx: FaultContext): Promise<FaultResult> {
   const resultFile = join(ctx.storage.dir, `frames-${Date.now()}.json`);
-  const maxMs = Math.max(60_000, Math.ceil(ctx.opts.frames / 5_000) * 1000);
+  const maxMs = FRAMES_MAX_MS;
   const args = { ports: FRAME_PORTS.map((n) => ctx.cluster.ports.get(n)!), frames: ctx.opts.frames, seed: ctx.opts.seed, maxMs, resultFile };
   const faultAt = now();
   const child = await startNode('frames', 'scripts/chaos/frames-process.ts', { CHAOS_FRAMES: JSON.stringify(args) }, 'frames started', ctx.log);
