@@ -23,6 +23,8 @@ export const ErrorCode = {
   BAD_CONFIG: 'IM_ERR_BAD_CONFIG',
   /** MySQL or Redis failed or could not be reached. */
   STORAGE: 'IM_ERR_STORAGE',
+  /** No storage connection within the bound: nothing was sent, so nothing happened. */
+  STORAGE_UNAVAILABLE: 'IM_ERR_STORAGE_UNAVAILABLE',
   /** The local stack (embedded MariaDB/Redis) could not be started. */
   STACK: 'IM_ERR_STACK',
   /** A migration failed. */

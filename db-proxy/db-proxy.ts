@@ -3,6 +3,7 @@ import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http
 import type { DbProxyConfig } from './config.ts';
 import { createExecutor } from './executor.ts';
 import { registry } from './handlers/index.ts';
+import { answerMetrics } from './metrics.ts';
 import { DbProxyServer } from './server.ts';
 
 export interface RunningDbProxy {
@@ -43,6 +44,7 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
           { name: 'dbproxy_replies_dropped_total', help: 'Answers whose link was gone.', type: 'counter', value: server.stats.repliesDropped },
           { name: 'dbproxy_refused_overload_total', help: 'Requests refused because the queue was full.', type: 'counter', value: server.stats.refusedOverload },
           { name: 'dbproxy_unknown_commands_total', help: 'Requests with a command id db-proxy does not serve.', type: 'counter', value: server.stats.unknownCommands },
+          ...answerMetrics(server, executor.outcomes),
           ...processMetrics('dbproxy'),
         ],
       });

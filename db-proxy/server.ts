@@ -2,11 +2,13 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
-import { packRequests, unpackReplies } from './batch.ts';
+import { packRequests, unpackReplies, type BatchReply } from './batch.ts';
 import { Batcher, type QueuedRequest } from './batcher.ts';
+import { DeadlineQueue } from './deadlines.ts';
 import type { Executor } from './executor.ts';
 import { Link, type LinkOptions } from './link.ts';
-import { orderKeyOf } from './order-key.ts';
+import { OrderGate } from './order-gate.ts';
+import { orderKeysOf } from './order-key.ts';
 import { refusal } from './refusal.ts';
 import type { Registry } from './handlers/types.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
@@ -18,6 +20,12 @@ export interface ServerOptions extends LinkOptions {
   batchWindowMs: number;
   maxInFlightBatches: number;
   maxQueued: number;
+  /** Body bytes held by requests not yet answered (queued or running); past it, requests are refused. */
+  maxQueuedBytes: number;
+  /** Body bytes per batch. */
+  batchMaxBytes: number;
+  /** Every request is answered within this (storage up or not). */
+  failFastMs: number;
   /** Idle period after which we send a heartbeat (TeamTalk: 5 s). */
   heartbeatIntervalMs: number;
   /** Silence after which a link is dropped (TeamTalk: 30 s). */
@@ -34,6 +42,12 @@ export interface ServerStats {
   repliesDropped: number;
   refusedOverload: number;
   unknownCommands: number;
+  /** Requests answered at their deadline before they ran (so known not done). */
+  expiredQueued: number;
+  /** Requests answered at their deadline while their batch ran ("outcome unknown" for messages). */
+  expiredRunning: number;
+  /** Answers that came after the request had been answered at its deadline (dropped). */
+  lateAnswers: number;
 }
 
 const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint8Array(0));
@@ -44,13 +58,29 @@ const STOP_RECV_PDU = encodePdu({ commandId: Cid.CID_OTHER_STOP_RECV_PACKET }, n
  * batches requests to the executor and writes the answers back by link uuid.
  */
 export class DbProxyServer {
-  readonly stats: ServerStats = { links: 0, requests: 0, replies: 0, repliesDropped: 0, refusedOverload: 0, unknownCommands: 0 };
+  readonly stats: ServerStats = {
+    links: 0,
+    requests: 0,
+    replies: 0,
+    repliesDropped: 0,
+    refusedOverload: 0,
+    unknownCommands: 0,
+    expiredQueued: 0,
+    expiredRunning: 0,
+    lateAnswers: 0,
+  };
+  /** Body bytes of requests not yet done (queued, or in a running batch). */
+  heldBytes = 0;
   private readonly server: net.Server;
   private readonly links = new Map<number, Link>();
   /** Message data: gathers while batches run, so one commit carries many messages. */
   private readonly commits: Batcher;
   /** Everything else: dispatched at once, a window only adds latency to reads. */
   private readonly others: Batcher;
+  private readonly gate = new OrderGate<QueuedRequest>();
+  private readonly deadlines = new DeadlineQueue<QueuedRequest>((r) => this.expire(r));
+  /** Time a worker's deadline keeps back for its answer to reach us. */
+  private readonly answerMarginMs: number;
   private nextUuid = 1;
   private readonly ticker: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
@@ -61,8 +91,9 @@ export class DbProxyServer {
     private readonly registry: Registry,
     private readonly log: Logger,
   ) {
-    this.commits = new Batcher(opts, (batch) => this.runBatch(batch));
-    this.others = new Batcher({ ...opts, batchWindowMs: 0 }, (batch) => this.runBatch(batch));
+    this.commits = new Batcher(opts, this.gate, (batch) => this.runBatch(batch));
+    this.others = new Batcher({ ...opts, batchWindowMs: 0 }, this.gate, (batch) => this.runBatch(batch));
+    this.answerMarginMs = Math.min(200, Math.floor(opts.failFastMs / 5));
     this.server = net.createServer((socket) => this.accept(socket));
     this.ticker = setInterval(() => this.tick(), Math.min(1000, opts.heartbeatIntervalMs));
     this.ticker.unref();
@@ -90,6 +121,7 @@ export class DbProxyServer {
       await settleWithin(Promise.all([this.commits.idle(), this.others.idle()]), this.opts.shutdownTimeoutMs);
       for (const link of this.links.values()) link.end();
       clearInterval(this.ticker);
+      this.deadlines.close();
       await settleWithin(Promise.all([...this.links.values()].map((l) => l.whenClosed())), 500);
       for (const link of this.links.values()) link.destroy();
     })();
@@ -99,6 +131,7 @@ export class DbProxyServer {
   /** Immediate: drop every link; in-flight answers are lost (nothing unacked is acked). */
   destroy(): void {
     clearInterval(this.ticker);
+    this.deadlines.close();
     this.server.close();
     for (const link of this.links.values()) link.destroy();
   }
@@ -136,41 +169,107 @@ export class DbProxyServer {
       link.log.warn({ commandId, seqNum }, 'unknown command');
       return;
     }
-    const req: QueuedRequest = { uuid: link.uuid, commandId, seqNum, body: pdu.body, orderKey: orderKeyOf(commandId, pdu.body) };
+    const body = ownBytes(pdu.body);
+    const req: QueuedRequest = {
+      uuid: link.uuid,
+      commandId,
+      seqNum,
+      body,
+      keys: orderKeysOf(commandId, body),
+      bytes: body.byteLength,
+      deadline: Date.now() + this.opts.failFastMs,
+      answered: false,
+      running: false,
+      cancelled: false,
+    };
     link.began();
-    const batcher = commandId === Cid.CID_MSG_DATA ? this.commits : this.others;
-    if (!batcher.add(req)) {
+    if (this.heldBytes + req.bytes > this.opts.maxQueuedBytes || !this.batcherOf(req).add(req)) {
       this.stats.refusedOverload++;
+      req.answered = true;
       const answer = refusal(this.registry, req, 'overloaded');
       link.finished();
       if (answer) link.write([answer]);
+      return;
     }
+    this.heldBytes += req.bytes;
+    this.deadlines.push(req);
+  }
+
+  private batcherOf(req: QueuedRequest): Batcher {
+    return req.commandId === Cid.CID_MSG_DATA ? this.commits : this.others;
+  }
+
+  /**
+   * A request is due and unanswered. Still queued: it will never run, so it
+   * is refused. Running: whatever its batch did is not known yet, so a
+   * message is answered "outcome unknown"; its batch's late answer is dropped.
+   */
+  private expire(r: QueuedRequest): void {
+    let answer: Uint8Array | null;
+    if (r.running) {
+      this.stats.expiredRunning++;
+      answer = refusal(this.registry, r, 'unknown');
+    } else {
+      this.stats.expiredQueued++;
+      this.batcherOf(r).cancel(r);
+      this.heldBytes -= r.bytes;
+      answer = refusal(this.registry, r, 'expired');
+    }
+    this.answer(r, answer);
+  }
+
+  private answer(r: QueuedRequest, pdu: Uint8Array | null): void {
+    r.answered = true;
+    const link = this.links.get(r.uuid);
+    link?.finished();
+    if (!pdu) return;
+    if (!link || link.closed) {
+      this.stats.repliesDropped++;
+      return;
+    }
+    this.stats.replies++;
+    link.write([pdu]);
   }
 
   private async runBatch(batch: QueuedRequest[]): Promise<void> {
-    let replies;
+    let deadline = Infinity;
+    for (const r of batch) deadline = Math.min(deadline, r.deadline);
+    let replies: BatchReply[];
+    let failed = false;
     try {
-      replies = unpackReplies(await this.executor.run(packRequests(batch)));
+      replies = unpackReplies(await this.executor.run(packRequests(batch, deadline - this.answerMarginMs)));
     } catch (err) {
-      // The executor itself failed (worker crash): refuse the whole batch explicitly.
+      // The executor itself failed (worker crash): what the batch did is unknown.
       this.log.error({ err, size: batch.length }, 'batch failed');
-      replies = batch.flatMap((r) => {
-        const pdu = refusal(this.registry, r, 'internal');
-        return pdu ? [{ uuid: r.uuid, pdu }] : [];
-      });
+      replies = [];
+      failed = true;
     }
-    this.deliver(batch, replies);
+    this.deliver(batch, replies, failed);
   }
 
-  private deliver(batch: QueuedRequest[], replies: { uuid: number; pdu: Uint8Array }[]): void {
+  private deliver(batch: QueuedRequest[], replies: { index: number; pdu: Uint8Array }[], failed: boolean): void {
     const perLink = new Map<number, Uint8Array[]>();
-    for (const r of replies) {
+    const push = (r: QueuedRequest, pdu: Uint8Array): void => {
       let list = perLink.get(r.uuid);
       if (!list) perLink.set(r.uuid, (list = []));
-      list.push(r.pdu);
+      list.push(pdu);
+    };
+    for (const rep of replies) {
+      const r = batch[rep.index];
+      if (!r || r.answered) this.stats.lateAnswers++;
+      else push(r, rep.pdu);
     }
     const counts = new Map<number, number>();
-    for (const r of batch) counts.set(r.uuid, (counts.get(r.uuid) ?? 0) + 1);
+    for (const r of batch) {
+      this.heldBytes -= r.bytes;
+      if (r.answered) continue;
+      r.answered = true;
+      counts.set(r.uuid, (counts.get(r.uuid) ?? 0) + 1);
+      if (failed) {
+        const pdu = refusal(this.registry, r, 'unknown');
+        if (pdu) push(r, pdu);
+      }
+    }
     for (const [uuid, n] of counts) this.links.get(uuid)?.finished(n);
     for (const [uuid, pdus] of perLink) {
       const link = this.links.get(uuid);
@@ -187,4 +286,12 @@ export class DbProxyServer {
     const now = Date.now();
     for (const link of this.links.values()) link.keepAlive(now, this.opts.heartbeatIntervalMs, this.opts.linkTimeoutMs, HEARTBEAT_PDU);
   }
+}
+
+/**
+ * The body as a buffer of its own when it is a small view of a large chunk,
+ * so a queued request does not keep a whole socket read alive.
+ */
+function ownBytes(body: Uint8Array): Uint8Array {
+  return body.buffer.byteLength > 2 * body.byteLength + 1024 ? new Uint8Array(body) : body;
 }
