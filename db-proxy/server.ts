@@ -10,6 +10,10 @@ import { Link, type LinkOptions } from './link.ts';
 import { OrderGate } from './order-gate.ts';
 import { orderKeysOf } from './order-key.ts';
 import { refusal } from './refusal.ts';
+import { ownBytes, sortReplies } from './replies.ts';
+import { newServerStats, type ServerStats } from './server-stats.ts';
+
+export type { ServerStats } from './server-stats.ts';
 import type { Registry } from './handlers/types.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
 
@@ -34,21 +38,6 @@ export interface ServerOptions extends LinkOptions {
   shutdownTimeoutMs: number;
 }
 
-export interface ServerStats {
-  links: number;
-  requests: number;
-  replies: number;
-  /** Answers whose link was gone when they were ready. */
-  repliesDropped: number;
-  refusedOverload: number;
-  unknownCommands: number;
-  /** Requests answered at their deadline before they ran (so known not done). */
-  expiredQueued: number;
-  /** Requests answered at their deadline while their batch ran ("outcome unknown" for messages). */
-  expiredRunning: number;
-  /** Answers that came after the request had been answered at its deadline (dropped). */
-  lateAnswers: number;
-}
 
 const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint8Array(0));
 const STOP_RECV_PDU = encodePdu({ commandId: Cid.CID_OTHER_STOP_RECV_PACKET }, new Uint8Array(0));
@@ -58,17 +47,8 @@ const STOP_RECV_PDU = encodePdu({ commandId: Cid.CID_OTHER_STOP_RECV_PACKET }, n
  * batches requests to the executor and writes the answers back by link uuid.
  */
 export class DbProxyServer {
-  readonly stats: ServerStats = {
-    links: 0,
-    requests: 0,
-    replies: 0,
-    repliesDropped: 0,
-    refusedOverload: 0,
-    unknownCommands: 0,
-    expiredQueued: 0,
-    expiredRunning: 0,
-    lateAnswers: 0,
-  };
+  readonly stats: ServerStats = newServerStats();
+
   /** Body bytes of requests not yet done (queued, or in a running batch). */
   heldBytes = 0;
   private readonly server: net.Server;
@@ -247,29 +227,10 @@ export class DbProxyServer {
     this.deliver(batch, replies, failed);
   }
 
-  private deliver(batch: QueuedRequest[], replies: { index: number; pdu: Uint8Array }[], failed: boolean): void {
-    const perLink = new Map<number, Uint8Array[]>();
-    const push = (r: QueuedRequest, pdu: Uint8Array): void => {
-      let list = perLink.get(r.uuid);
-      if (!list) perLink.set(r.uuid, (list = []));
-      list.push(pdu);
-    };
-    for (const rep of replies) {
-      const r = batch[rep.index];
-      if (!r || r.answered) this.stats.lateAnswers++;
-      else push(r, rep.pdu);
-    }
-    const counts = new Map<number, number>();
-    for (const r of batch) {
-      this.heldBytes -= r.bytes;
-      if (r.answered) continue;
-      r.answered = true;
-      counts.set(r.uuid, (counts.get(r.uuid) ?? 0) + 1);
-      if (failed) {
-        const pdu = refusal(this.registry, r, 'unknown');
-        if (pdu) push(r, pdu);
-      }
-    }
+  private deliver(batch: QueuedRequest[], replies: readonly BatchReply[], failed: boolean): void {
+    const { perLink, counts, late } = sortReplies(this.registry, batch, replies, failed);
+    this.stats.lateAnswers += late;
+    for (const r of batch) this.heldBytes -= r.bytes;
     for (const [uuid, n] of counts) this.links.get(uuid)?.finished(n);
     for (const [uuid, pdus] of perLink) {
       const link = this.links.get(uuid);
@@ -286,12 +247,4 @@ export class DbProxyServer {
     const now = Date.now();
     for (const link of this.links.values()) link.keepAlive(now, this.opts.heartbeatIntervalMs, this.opts.linkTimeoutMs, HEARTBEAT_PDU);
   }
-}
-
-/**
- * The body as a buffer of its own when it is a small view of a large chunk,
- * so a queued request does not keep a whole socket read alive.
- */
-function ownBytes(body: Uint8Array): Uint8Array {
-  return body.buffer.byteLength > 2 * body.byteLength + 1024 ? new Uint8Array(body) : body;
 }
