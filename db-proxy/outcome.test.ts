@@ -109,3 +109,28 @@ test('MySQL frozen: every message answered within the bound, none refused that i
   await until(async () => (after = (await send(c, 11, 50, 'after')).msgId) > 0, 'a stored message after the freeze');
   assert.ok(after > Math.max(...[...stored.values()].filter((r) => r.fromId === 11).map((r) => r.msgId)));
 });
+
+test('Redis frozen: every message answered within the bound, and none refused that is stored', async (t) => {
+  const storage = await createTestStorage();
+  const url = new URL(storage.redisUrl);
+  const relay = new TcpRelay({ host: url.hostname, port: Number(url.port) });
+  url.port = String(await relay.start());
+  const fx = await startTestDbProxy({ REDIS_URL: url.toString(), DB_PROXY_FAIL_FAST_MS: '1000' }, storage);
+  t.after(async () => {
+    await fx.close();
+    await relay.stop();
+    await storage.cleanup();
+  });
+  const c = await fx.connect();
+  assert.ok((await send(c, 21, 60, 'warm')).msgId > 0);
+  relay.freeze();
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => send(c, 21, 60, `frozen ${i}`)));
+  relay.thaw();
+  const slowest = Math.max(...answers.map((a) => a.ms));
+  assert.ok(slowest < 1500, `every answer within 1.5 s (slowest ${slowest} ms)`);
+  const stored = await storedTo(storage, 60);
+  for (const a of answers) if (a.msgId === 0 && !a.unknown) assert.ok(!stored.has(a.text), `"${a.text}" refused but stored`);
+  let after = 0;
+  await until(async () => (after = (await send(c, 21, 60, 'after')).msgId) > 0, 'a stored message after the freeze');
+  assert.ok(after > 1);
+});
