@@ -94,8 +94,14 @@ test('MySQL frozen: every message answered within the bound, none refused that i
   assert.ok(answers.some((a) => a.unknown), 'a message whose commit was in flight is answered "unknown"');
   assert.ok(answers.every((a) => a.msgId === 0), 'nothing could be confirmed while frozen');
 
-  await until(async () => (await metric(fx, 'dbproxy_msg_unresolved')) === 0, 'unknown outcomes to be resolved');
+  await until(async () => (await metric(fx, 'dbproxy_msg_unresolved')) === 0, 'unknown outcomes to be resolved', 15_000);
   const stored = await storedTo(storage, 50);
+  const unknown = answers.filter((a) => a.unknown);
+  t.diagnostic(
+    `${answers.length} sent while frozen: slowest answer ${slowest} ms, ${unknown.length} "unknown" ` +
+      `(${unknown.filter((a) => stored.has(a.text)).length} of them stored in the end), ` +
+      `${answers.length - unknown.length} refused (${answers.filter((a) => !a.unknown && stored.has(a.text)).length} of them stored)`,
+  );
   for (const a of answers) {
     if (!a.unknown) assert.ok(!stored.has(a.text), `"${a.text}" was answered "not stored" and must not be stored`);
   }

@@ -65,19 +65,24 @@ class Unresolved {
     try {
       const outcomes = await Promise.all(rows.map((r) => confirmRow(this.ctx, this.ctx.mysql.shard(r.convId % this.ctx.shards), r, true)));
       const absent: Row[] = [];
+      const left: Row[] = [];
       rows.forEach((r, i) => {
         const o = outcomes[i]!;
-        if (o === 'unknown') this.rows.push(r);
+        if (o === 'unknown') left.push(r);
         else if (o === 'refused') absent.push(r);
       });
-      const resolved = rows.length - this.rows.length;
+      // Rows added while this round ran are already in this.rows (and counted).
+      this.rows.unshift(...left);
+      const resolved = rows.length - left.length;
       stats.add('unresolved', -resolved);
       stats.add('resolvedStored', resolved - absent.length);
       stats.add('resolvedAbsent', absent.length);
-      if (resolved > 0) this.ctx.log.info({ stored: resolved - absent.length, absent: absent.length, left: this.rows.length }, 'messages of unknown outcome resolved');
+      if (resolved > 0) this.ctx.log.info({ stored: resolved - absent.length, absent: absent.length, left: left.length }, 'messages of unknown outcome resolved');
       await Promise.all(
         absent.filter((r) => !r.group).map((r) => this.ctx.redis.eval(UNCOUNT, 1, `unread_${r.toId}`, String(r.fromId)).catch(() => undefined)),
       );
+    } catch (err) {
+      this.ctx.log.error({ err }, 'resolving messages of unknown outcome failed');
     } finally {
       this.running = false;
       this.schedule();
