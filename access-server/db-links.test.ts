@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { parseAttach } from '../common/attach.ts';
 import { isImError } from '../common/errors.ts';
+import { ANSWER_FLAG_OUTCOME_UNKNOWN } from '../common/outcome.ts';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { FrameDecoder } from '../proto/frame-decoder.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -144,4 +145,16 @@ test('bad addresses and values name their variable', () => {
   assert.throws(() => loadConfig({ DB_PROXY_ADDRS: 'h:0' }), /DB_PROXY_ADDRS/);
   assert.ok(Object.isFrozen(loadConfig({})));
   assert.equal(loadConfig({ ACCESS_PORT: '8100' }).serverId, '127.0.0.1:8100');
+});
+
+test('an answer flagged "outcome unknown" (0x4000) rejects with IM_ERR_OUTCOME_UNKNOWN, not a msg id 0 refusal', async (t) => {
+  const fake = await fakeDbProxy((pdu) => {
+    const m = decodeBody(Cid.CID_MSG_DATA, pdu.body);
+    return encodePdu({ commandId: Cid.CID_MSG_DATA, seqNum: pdu.header.seqNum, flag: ANSWER_FLAG_OUTCOME_UNKNOWN }, encodeBody(Cid.CID_MSG_DATA, { ...m, msgId: 0 }));
+  });
+  const db = links(fake.port);
+  t.after(() => (db.destroy(), fake.close()));
+  await db.whenReady(2000);
+  const msg = { fromUserId: 1, toSessionId: 2, msgId: 0, createTime: 1, msgType: 1, msgData: Buffer.from('x') };
+  await assert.rejects(db.request(Cid.CID_MSG_DATA, msg, '1:2', 1), (e) => isImError(e, 'IM_ERR_OUTCOME_UNKNOWN'));
 });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { attachRequestId, buildAttach } from '../common/attach.ts';
 import { Correlator } from '../common/correlator.ts';
+import { isOutcomeUnknown } from '../common/outcome.ts';
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { Cid, commandById, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -153,10 +154,13 @@ export class DbLinks {
       return;
     }
     const requestId = attachRequestId(message.attachData as Uint8Array | undefined);
-    const outcome =
-      requestId !== null
-        ? link.byRequest.settle(requestId, commandId, () => ({ commandId, message: message as never }))
-        : link.bySeq.settle(seqNum, commandId, () => ({ commandId, message: message as never }));
+    const value = (): DbAnswer<never> => {
+      if (isOutcomeUnknown(pdu.header)) {
+        throw new ImError(ErrorCode.OUTCOME_UNKNOWN, `db-proxy could not learn in time whether 0x${commandId.toString(16)} took effect`);
+      }
+      return { commandId, message: message as never };
+    };
+    const outcome = requestId !== null ? link.byRequest.settle(requestId, commandId, value) : link.bySeq.settle(seqNum, commandId, value);
     if (outcome === 'settled') return;
     if (outcome === 'late') this.stats.late++;
     else this.stats.unmatched++;

@@ -13,6 +13,8 @@ export const ErrorCode = {
   UNKNOWN_COMMAND: 'IM_ERR_UNKNOWN_COMMAND',
   /** A request got no response in time. */
   TIMEOUT: 'IM_ERR_TIMEOUT',
+  /** db-proxy could not learn in time whether a message was stored (answer flag 0x4000). */
+  OUTCOME_UNKNOWN: 'IM_ERR_OUTCOME_UNKNOWN',
   /** The connection closed (or was never open) while a request was pending. */
   CONNECTION_CLOSED: 'IM_ERR_CONNECTION_CLOSED',
   /** Too many requests in flight on one connection. */
@@ -23,6 +25,8 @@ export const ErrorCode = {
   BAD_CONFIG: 'IM_ERR_BAD_CONFIG',
   /** MySQL or Redis failed or could not be reached. */
   STORAGE: 'IM_ERR_STORAGE',
+  /** No storage connection within the bound: nothing was sent, so nothing happened. */
+  STORAGE_UNAVAILABLE: 'IM_ERR_STORAGE_UNAVAILABLE',
   /** The local stack (embedded MariaDB/Redis) could not be started. */
   STACK: 'IM_ERR_STACK',
   /** A migration failed. */

@@ -2,11 +2,11 @@ import { decodeBody } from '../proto/commands.ts';
 import { packReplies, unpackRequests, type BatchReply, type BatchRequest, type BatchResult, type BatchTask } from './batch.ts';
 import type { Handler, HandlerContext, Registry, Reply } from './handlers/types.ts';
 import { encodeReply, failReply } from './refusal.ts';
-
-
+import { withDeadline } from './storage/deadline.ts';
 
 interface Decoded {
   req: BatchRequest;
+  index: number;
   message: Record<string, unknown>;
 }
 
@@ -16,10 +16,14 @@ interface Decoded {
  * answers as whole PDUs carrying the request's seq number and attach_data.
  * Never throws: a failing handler's requests get its explicit refusal.
  */
-export async function runBatch(ctx: HandlerContext, registry: Registry, task: BatchTask): Promise<BatchResult> {
+export function runBatch(ctx: HandlerContext, registry: Registry, task: BatchTask): Promise<BatchResult> {
+  return withDeadline(task.deadline, () => run(ctx, registry, task));
+}
+
+async function run(ctx: HandlerContext, registry: Registry, task: BatchTask): Promise<BatchResult> {
   const groups = new Map<number, Decoded[]>();
   const replies: BatchReply[] = [];
-  for (const req of unpackRequests(task)) {
+  for (const [index, req] of unpackRequests(task).entries()) {
     const handler = registry.get(req.commandId);
     if (!handler) {
       ctx.log.warn({ link: req.uuid, commandId: req.commandId }, 'no handler for command');
@@ -30,12 +34,12 @@ export async function runBatch(ctx: HandlerContext, registry: Registry, task: Ba
       message = decodeBody(req.commandId, req.body) as unknown as Record<string, unknown>;
     } catch (err) {
       ctx.log.warn({ link: req.uuid, commandId: req.commandId, err }, 'undecodable request body');
-      pushReply(replies, req, {}, safeFail(ctx, handler, {}, err), ctx);
+      pushReply(replies, req, index, {}, safeFail(ctx, handler, {}, err), ctx);
       continue;
     }
     let group = groups.get(req.commandId);
     if (!group) groups.set(req.commandId, (group = []));
-    group.push({ req, message });
+    group.push({ req, index, message });
   }
   await Promise.all(
     [...groups].map(async ([commandId, items]) => {
@@ -48,7 +52,7 @@ export async function runBatch(ctx: HandlerContext, registry: Registry, task: Ba
         ctx.log.warn({ commandId, count: items.length, err }, 'handler failed');
         answers = messages.map((m) => safeFail(ctx, handler, m, err));
       }
-      items.forEach((d, i) => pushReply(replies, d.req, d.message, answers[i] ?? null, ctx));
+      items.forEach((d, i) => pushReply(replies, d.req, d.index, d.message, answers[i] ?? null, ctx));
     }),
   );
   return packReplies(replies);
@@ -60,10 +64,17 @@ function safeFail(ctx: HandlerContext, handler: Handler<never>, message: object,
   return reply;
 }
 
-function pushReply(out: BatchReply[], req: BatchRequest, request: Record<string, unknown>, reply: Reply | null, ctx: HandlerContext): void {
+function pushReply(
+  out: BatchReply[],
+  req: BatchRequest,
+  index: number,
+  request: Record<string, unknown>,
+  reply: Reply | null,
+  ctx: HandlerContext,
+): void {
   if (!reply) return;
   try {
-    out.push({ uuid: req.uuid, pdu: encodeReply(req.seqNum, request, reply) });
+    out.push({ uuid: req.uuid, index, pdu: encodeReply(req.seqNum, request, reply) });
   } catch (err) {
     ctx.log.error({ err, commandId: reply.commandId }, 'answer could not be encoded');
   }

@@ -17,18 +17,20 @@ export interface BatchRequest {
 export interface BatchTask {
   meta: Uint32Array;
   data: ArrayBuffer;
+  /** Date.now() by which the worker must have answered (storage waits are cut to it). */
+  deadline: number;
 }
 
-/** Packed replies: meta holds [uuid, offset, length] per whole PDU in data. */
+/** Packed replies: meta holds [uuid, offset, length, request index] per whole PDU in data. */
 export interface BatchResult {
   meta: Uint32Array;
   data: ArrayBuffer;
 }
 
 const REQ_FIELDS = 5;
-const RES_FIELDS = 3;
+const RES_FIELDS = 4;
 
-export function packRequests(reqs: readonly BatchRequest[]): BatchTask {
+export function packRequests(reqs: readonly BatchRequest[], deadline: number): BatchTask {
   let total = 0;
   for (const r of reqs) total += r.body.length;
   const data = new Uint8Array(total);
@@ -39,7 +41,7 @@ export function packRequests(reqs: readonly BatchRequest[]): BatchTask {
     meta.set([r.uuid, r.commandId, r.seqNum, off, r.body.length], i * REQ_FIELDS);
     off += r.body.length;
   });
-  return { meta, data: data.buffer };
+  return { meta, data: data.buffer, deadline };
 }
 
 export function unpackRequests(task: BatchTask): BatchRequest[] {
@@ -53,6 +55,8 @@ export function unpackRequests(task: BatchTask): BatchRequest[] {
 
 export interface BatchReply {
   uuid: number;
+  /** Position of the request it answers in its batch. */
+  index: number;
   /** A whole PDU, header included. */
   pdu: Uint8Array;
 }
@@ -65,7 +69,7 @@ export function packReplies(replies: readonly BatchReply[]): BatchResult {
   let off = 0;
   replies.forEach((r, i) => {
     data.set(r.pdu, off);
-    meta.set([r.uuid, off, r.pdu.length], i * RES_FIELDS);
+    meta.set([r.uuid, off, r.pdu.length, r.index], i * RES_FIELDS);
     off += r.pdu.length;
   });
   return { meta, data: data.buffer };
@@ -75,7 +79,7 @@ export function unpackReplies(result: BatchResult): BatchReply[] {
   const out: BatchReply[] = [];
   const m = result.meta;
   for (let i = 0; i < m.length; i += RES_FIELDS) {
-    out.push({ uuid: m[i]!, pdu: new Uint8Array(result.data, m[i + 1]!, m[i + 2]!) });
+    out.push({ uuid: m[i]!, index: m[i + 3]!, pdu: new Uint8Array(result.data, m[i + 1]!, m[i + 2]!) });
   }
   return out;
 }

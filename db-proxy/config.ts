@@ -27,6 +27,8 @@ export function loadConfig(env: Env): DbProxyConfig {
   const logLevel = stringFromEnv(env, 'LOG_LEVEL', 'info');
   const settleMs = intFromEnv(env, 'DB_PROXY_REBUILD_SETTLE_MS', 1000, { min: 0, max: 60_000 });
   const maxRounds = intFromEnv(env, 'DB_PROXY_REBUILD_ROUNDS', 10, { min: 1, max: 1000 });
+  // Every request is answered within this, storage up or not; the storage bounds default to parts of it.
+  const failFastMs = intFromEnv(env, 'DB_PROXY_FAIL_FAST_MS', 1000, { min: 100, max: 600_000 });
   const config: DbProxyConfig = {
     workers,
     concurrentTasksPerWorker,
@@ -47,6 +49,9 @@ export function loadConfig(env: Env): DbProxyConfig {
       batchWindowMs: intFromEnv(env, 'DB_PROXY_BATCH_WINDOW_MS', 1, { min: 0, max: 1000 }),
       maxInFlightBatches: Math.max(1, workers) * concurrentTasksPerWorker,
       maxQueued: intFromEnv(env, 'DB_PROXY_MAX_QUEUED', 20_000, { min: 1, max: 1_000_000 }),
+      maxQueuedBytes: intFromEnv(env, 'DB_PROXY_MAX_QUEUED_BYTES', 64 * 1024 * 1024, { min: 65536 }),
+      batchMaxBytes: intFromEnv(env, 'DB_PROXY_BATCH_MAX_BYTES', 8 * 1024 * 1024, { min: 1024 }),
+      failFastMs,
       maxInFlight: intFromEnv(env, 'DB_PROXY_MAX_IN_FLIGHT_PER_LINK', 4096, { min: 1, max: 1_000_000 }),
       maxFrameLength: intFromEnv(env, 'DB_PROXY_MAX_FRAME_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
       maxOutboundBytes: intFromEnv(env, 'DB_PROXY_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65536 }),
@@ -63,8 +68,10 @@ export function loadConfig(env: Env): DbProxyConfig {
       mysqlConnections: intFromEnv(env, 'DB_PROXY_MYSQL_CONNECTIONS', 8, { min: 1, max: 1000 }),
       mysqlQueueLimit: intFromEnv(env, 'DB_PROXY_MYSQL_QUEUE', 1000, { min: 1 }),
       connectTimeoutMs: intFromEnv(env, 'DB_PROXY_CONNECT_TIMEOUT_MS', 2000, { min: 100 }),
-      queryTimeoutMs: intFromEnv(env, 'DB_PROXY_QUERY_TIMEOUT_MS', 5000, { min: 100 }),
-      redisCommandTimeoutMs: intFromEnv(env, 'DB_PROXY_REDIS_TIMEOUT_MS', 2000, { min: 50 }),
+      queryTimeoutMs: intFromEnv(env, 'DB_PROXY_QUERY_TIMEOUT_MS', failFastMs, { min: 100 }),
+      acquireTimeoutMs: intFromEnv(env, 'DB_PROXY_MYSQL_ACQUIRE_TIMEOUT_MS', Math.ceil(failFastMs / 2), { min: 10 }),
+      statementTimeoutMs: intFromEnv(env, 'DB_PROXY_STATEMENT_TIMEOUT_MS', failFastMs, { min: 0 }),
+      redisCommandTimeoutMs: intFromEnv(env, 'DB_PROXY_REDIS_TIMEOUT_MS', Math.ceil(failFastMs / 2), { min: 50 }),
       logLevel,
     },
   };

@@ -20,6 +20,10 @@ export interface StorageConfig {
   mysqlQueueLimit: number;
   connectTimeoutMs: number;
   queryTimeoutMs: number;
+  /** Bound on the wait for a MySQL pool connection; default half of queryTimeoutMs. */
+  acquireTimeoutMs?: number;
+  /** Server-side bound on one statement (MariaDB max_statement_time); default queryTimeoutMs. */
+  statementTimeoutMs?: number;
   redisCommandTimeoutMs: number;
   logLevel: string;
 }
@@ -35,6 +39,8 @@ export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
     queueLimit: cfg.mysqlQueueLimit,
     connectTimeoutMs: cfg.connectTimeoutMs,
     queryTimeoutMs: cfg.queryTimeoutMs,
+    acquireTimeoutMs: cfg.acquireTimeoutMs ?? Math.ceil(cfg.queryTimeoutMs / 2),
+    statementTimeoutMs: cfg.statementTimeoutMs ?? cfg.queryTimeoutMs,
   });
   const redis = createRedis({
     url: cfg.redisUrl,

@@ -5,6 +5,7 @@ import { createContext } from './context.ts';
 import { createExecutor } from './executor.ts';
 import { registry } from './handlers/index.ts';
 import { RedisGuard } from './redis-guard.ts';
+import { answerMetrics } from './metrics.ts';
 import { DbProxyServer } from './server.ts';
 
 export interface RunningDbProxy {
@@ -47,6 +48,7 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
           { name: 'dbproxy_replies_dropped_total', help: 'Answers whose link was gone.', type: 'counter', value: server.stats.repliesDropped },
           { name: 'dbproxy_refused_overload_total', help: 'Requests refused because the queue was full.', type: 'counter', value: server.stats.refusedOverload },
           { name: 'dbproxy_unknown_commands_total', help: 'Requests with a command id db-proxy does not serve.', type: 'counter', value: server.stats.unknownCommands },
+          ...answerMetrics(server, executor.outcomes),
           ...processMetrics('dbproxy'),
         ],
       });

@@ -1,13 +1,22 @@
 import { Piscina } from 'piscina';
-import type { BatchResult, BatchTask } from './batch.ts';
+import { packRequests, type BatchResult, type BatchTask } from './batch.ts';
 import { runBatch } from './batch-runner.ts';
 import { createContext, whenRedisReady, type StorageConfig } from './context.ts';
 import { registry } from './handlers/index.ts';
+import { bindOutcomeCounters, OutcomeCounters } from './outcome-stats.ts';
 
 /** Runs packed batches: on a piscina pool, or inline on the event loop (0 workers). */
 export interface Executor {
   run(task: BatchTask): Promise<BatchResult>;
   close(): Promise<void>;
+  /** Message outcome counters of every worker. */
+  outcomes: OutcomeCounters;
+}
+
+/** What a worker is started with. */
+export interface WorkerData {
+  storage: StorageConfig;
+  outcomes: SharedArrayBuffer;
 }
 
 export interface ExecutorOptions {
@@ -19,10 +28,13 @@ export interface ExecutorOptions {
 }
 
 export async function createExecutor(opts: ExecutorOptions): Promise<Executor> {
+  const outcomes = new OutcomeCounters();
   if (opts.workers === 0) {
     const ctx = createContext(opts.storage);
+    bindOutcomeCounters(ctx.mysql, outcomes);
     await whenRedisReady(ctx, opts.storage.connectTimeoutMs);
     return {
+      outcomes,
       run: (task) => runBatch(ctx, registry, task),
       close: () => ctx.close(),
     };
@@ -36,9 +48,15 @@ export async function createExecutor(opts: ExecutorOptions): Promise<Executor> {
     atomics: 'disabled',
     idleTimeout: Infinity,
     maxQueue: opts.maxQueue,
-    workerData: opts.storage,
+    workerData: { storage: opts.storage, outcomes: outcomes.buffer } satisfies WorkerData,
   });
+  // Boot every worker (module load, connections) before the first request:
+  // its deadline must not pay for that. Empty batches, one per task slot, so
+  // that each worker gets some.
+  const slots = opts.workers * opts.concurrentTasksPerWorker;
+  await Promise.allSettled(Array.from({ length: slots }, () => pool.run(packRequests([], Date.now() + opts.storage.connectTimeoutMs))));
   return {
+    outcomes,
     run(task) {
       return pool.run(task, { transferList: [task.meta.buffer as ArrayBuffer, task.data] }) as Promise<BatchResult>;
     },

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../proto/commands.ts';
 import { rng } from '../test/helpers/rng.ts';
-import { orderKeyOf } from './order-key.ts';
+import { orderKeyOf, orderKeysOf } from './order-key.ts';
 
 const msg = (from: number, to: number, msgType: number, extra: object = {}) =>
   encodeBody(Cid.CID_MSG_DATA, { fromUserId: from, toSessionId: to, msgId: 7, createTime: 1_700_000_000, msgType, msgData: Buffer.from('hi'), ...extra });
@@ -29,4 +29,19 @@ test('random bytes never throw', () => {
     const k = orderKeyOf(Cid.CID_MSG_DATA, b);
     assert.ok(k === null || /^(g\d+|\d+:\d+)$/.test(k), String(k));
   }
+});
+
+test('every conversation-keyed command shares the message key; unread and read acks share the user key', () => {
+  const ack = (user: number, session: number, type: number) => encodeBody(Cid.CID_MSG_READ_ACK, { userId: user, sessionId: session, msgId: 9, sessionType: type });
+  const list = (cid: number, user: number, session: number, type: number) =>
+    encodeBody(cid, { userId: user, sessionType: type, sessionId: session, msgIdBegin: 0, msgCnt: 10, msgIdList: [1] });
+  assert.deepEqual(orderKeysOf(Cid.CID_MSG_DATA, msg(5, 3, 0x01)), ['3:5', 'u3']);
+  assert.deepEqual(orderKeysOf(Cid.CID_MSG_READ_ACK, ack(3, 5, 1)), ['3:5', 'u3']);
+  assert.deepEqual(orderKeysOf(Cid.CID_MSG_READ_ACK, ack(3, 900, 2)), ['g900', 'u3']);
+  for (const cid of [Cid.CID_MSG_LIST_REQUEST, Cid.CID_MSG_GET_LATEST_MSG_ID_REQ, Cid.CID_MSG_GET_BY_MSG_ID_REQ]) {
+    assert.deepEqual(orderKeysOf(cid, list(cid, 5, 3, 1)), ['3:5']);
+    assert.deepEqual(orderKeysOf(cid, list(cid, 5, 900, 2)), ['g900']);
+  }
+  assert.deepEqual(orderKeysOf(Cid.CID_MSG_UNREAD_CNT_REQUEST, encodeBody(Cid.CID_MSG_UNREAD_CNT_REQUEST, { userId: 3 })), ['u3']);
+  assert.deepEqual(orderKeysOf(Cid.CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, Buffer.from([0x08, 0x01])), []);
 });

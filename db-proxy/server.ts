@@ -2,12 +2,18 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
-import { packRequests, unpackReplies } from './batch.ts';
+import { packRequests, unpackReplies, type BatchReply } from './batch.ts';
 import { Batcher, type QueuedRequest } from './batcher.ts';
+import { DeadlineQueue } from './deadlines.ts';
 import type { Executor } from './executor.ts';
 import { Link, type LinkOptions } from './link.ts';
-import { orderKeyOf } from './order-key.ts';
+import { OrderGate } from './order-gate.ts';
+import { orderKeysOf } from './order-key.ts';
 import { refusal } from './refusal.ts';
+import { ownBytes, sortReplies } from './replies.ts';
+import { newServerStats, type ServerStats } from './server-stats.ts';
+
+export type { ServerStats } from './server-stats.ts';
 import type { Registry } from './handlers/types.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
 
@@ -18,6 +24,12 @@ export interface ServerOptions extends LinkOptions {
   batchWindowMs: number;
   maxInFlightBatches: number;
   maxQueued: number;
+  /** Body bytes held by requests not yet answered (queued or running); past it, requests are refused. */
+  maxQueuedBytes: number;
+  /** Body bytes per batch. */
+  batchMaxBytes: number;
+  /** Every request is answered within this (storage up or not). */
+  failFastMs: number;
   /** Idle period after which we send a heartbeat (TeamTalk: 5 s). */
   heartbeatIntervalMs: number;
   /** Silence after which a link is dropped (TeamTalk: 30 s). */
@@ -26,15 +38,6 @@ export interface ServerOptions extends LinkOptions {
   shutdownTimeoutMs: number;
 }
 
-export interface ServerStats {
-  links: number;
-  requests: number;
-  replies: number;
-  /** Answers whose link was gone when they were ready. */
-  repliesDropped: number;
-  refusedOverload: number;
-  unknownCommands: number;
-}
 
 const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint8Array(0));
 const STOP_RECV_PDU = encodePdu({ commandId: Cid.CID_OTHER_STOP_RECV_PACKET }, new Uint8Array(0));
@@ -44,13 +47,20 @@ const STOP_RECV_PDU = encodePdu({ commandId: Cid.CID_OTHER_STOP_RECV_PACKET }, n
  * batches requests to the executor and writes the answers back by link uuid.
  */
 export class DbProxyServer {
-  readonly stats: ServerStats = { links: 0, requests: 0, replies: 0, repliesDropped: 0, refusedOverload: 0, unknownCommands: 0 };
+  readonly stats: ServerStats = newServerStats();
+
+  /** Body bytes of requests not yet done (queued, or in a running batch). */
+  heldBytes = 0;
   private readonly server: net.Server;
   private readonly links = new Map<number, Link>();
   /** Message data: gathers while batches run, so one commit carries many messages. */
   private readonly commits: Batcher;
   /** Everything else: dispatched at once, a window only adds latency to reads. */
   private readonly others: Batcher;
+  private readonly gate = new OrderGate<QueuedRequest>();
+  private readonly deadlines = new DeadlineQueue<QueuedRequest>((r) => this.expire(r));
+  /** Time a worker's deadline keeps back for its answer to reach us. */
+  private readonly answerMarginMs: number;
   private nextUuid = 1;
   private readonly ticker: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
@@ -61,8 +71,9 @@ export class DbProxyServer {
     private readonly registry: Registry,
     private readonly log: Logger,
   ) {
-    this.commits = new Batcher(opts, (batch) => this.runBatch(batch));
-    this.others = new Batcher({ ...opts, batchWindowMs: 0 }, (batch) => this.runBatch(batch));
+    this.commits = new Batcher(opts, this.gate, (batch) => this.runBatch(batch));
+    this.others = new Batcher({ ...opts, batchWindowMs: 0 }, this.gate, (batch) => this.runBatch(batch));
+    this.answerMarginMs = Math.min(200, Math.floor(opts.failFastMs / 5));
     this.server = net.createServer((socket) => this.accept(socket));
     this.ticker = setInterval(() => this.tick(), Math.min(1000, opts.heartbeatIntervalMs));
     this.ticker.unref();
@@ -90,6 +101,7 @@ export class DbProxyServer {
       await settleWithin(Promise.all([this.commits.idle(), this.others.idle()]), this.opts.shutdownTimeoutMs);
       for (const link of this.links.values()) link.end();
       clearInterval(this.ticker);
+      this.deadlines.close();
       await settleWithin(Promise.all([...this.links.values()].map((l) => l.whenClosed())), 500);
       for (const link of this.links.values()) link.destroy();
     })();
@@ -99,6 +111,7 @@ export class DbProxyServer {
   /** Immediate: drop every link; in-flight answers are lost (nothing unacked is acked). */
   destroy(): void {
     clearInterval(this.ticker);
+    this.deadlines.close();
     this.server.close();
     for (const link of this.links.values()) link.destroy();
   }
@@ -136,41 +149,88 @@ export class DbProxyServer {
       link.log.warn({ commandId, seqNum }, 'unknown command');
       return;
     }
-    const req: QueuedRequest = { uuid: link.uuid, commandId, seqNum, body: pdu.body, orderKey: orderKeyOf(commandId, pdu.body) };
+    const body = ownBytes(pdu.body);
+    const req: QueuedRequest = {
+      uuid: link.uuid,
+      commandId,
+      seqNum,
+      body,
+      keys: orderKeysOf(commandId, body),
+      bytes: body.byteLength,
+      deadline: Date.now() + this.opts.failFastMs,
+      answered: false,
+      running: false,
+      cancelled: false,
+    };
     link.began();
-    const batcher = commandId === Cid.CID_MSG_DATA ? this.commits : this.others;
-    if (!batcher.add(req)) {
+    if (this.heldBytes + req.bytes > this.opts.maxQueuedBytes || !this.batcherOf(req).add(req)) {
       this.stats.refusedOverload++;
+      req.answered = true;
       const answer = refusal(this.registry, req, 'overloaded');
       link.finished();
       if (answer) link.write([answer]);
+      return;
     }
+    this.heldBytes += req.bytes;
+    this.deadlines.push(req);
+  }
+
+  private batcherOf(req: QueuedRequest): Batcher {
+    return req.commandId === Cid.CID_MSG_DATA ? this.commits : this.others;
+  }
+
+  /**
+   * A request is due and unanswered. Still queued: it will never run, so it
+   * is refused. Running: whatever its batch did is not known yet, so a
+   * message is answered "outcome unknown"; its batch's late answer is dropped.
+   */
+  private expire(r: QueuedRequest): void {
+    let answer: Uint8Array | null;
+    if (r.running) {
+      this.stats.expiredRunning++;
+      answer = refusal(this.registry, r, 'unknown');
+    } else {
+      this.stats.expiredQueued++;
+      this.batcherOf(r).cancel(r);
+      this.heldBytes -= r.bytes;
+      answer = refusal(this.registry, r, 'expired');
+    }
+    this.answer(r, answer);
+  }
+
+  private answer(r: QueuedRequest, pdu: Uint8Array | null): void {
+    r.answered = true;
+    const link = this.links.get(r.uuid);
+    link?.finished();
+    if (!pdu) return;
+    if (!link || link.closed) {
+      this.stats.repliesDropped++;
+      return;
+    }
+    this.stats.replies++;
+    link.write([pdu]);
   }
 
   private async runBatch(batch: QueuedRequest[]): Promise<void> {
-    let replies;
+    let deadline = Infinity;
+    for (const r of batch) deadline = Math.min(deadline, r.deadline);
+    let replies: BatchReply[];
+    let failed = false;
     try {
-      replies = unpackReplies(await this.executor.run(packRequests(batch)));
+      replies = unpackReplies(await this.executor.run(packRequests(batch, deadline - this.answerMarginMs)));
     } catch (err) {
-      // The executor itself failed (worker crash): refuse the whole batch explicitly.
+      // The executor itself failed (worker crash): what the batch did is unknown.
       this.log.error({ err, size: batch.length }, 'batch failed');
-      replies = batch.flatMap((r) => {
-        const pdu = refusal(this.registry, r, 'internal');
-        return pdu ? [{ uuid: r.uuid, pdu }] : [];
-      });
+      replies = [];
+      failed = true;
     }
-    this.deliver(batch, replies);
+    this.deliver(batch, replies, failed);
   }
 
-  private deliver(batch: QueuedRequest[], replies: { uuid: number; pdu: Uint8Array }[]): void {
-    const perLink = new Map<number, Uint8Array[]>();
-    for (const r of replies) {
-      let list = perLink.get(r.uuid);
-      if (!list) perLink.set(r.uuid, (list = []));
-      list.push(r.pdu);
-    }
-    const counts = new Map<number, number>();
-    for (const r of batch) counts.set(r.uuid, (counts.get(r.uuid) ?? 0) + 1);
+  private deliver(batch: QueuedRequest[], replies: readonly BatchReply[], failed: boolean): void {
+    const { perLink, counts, late } = sortReplies(this.registry, batch, replies, failed);
+    this.stats.lateAnswers += late;
+    for (const r of batch) this.heldBytes -= r.bytes;
     for (const [uuid, n] of counts) this.links.get(uuid)?.finished(n);
     for (const [uuid, pdus] of perLink) {
       const link = this.links.get(uuid);

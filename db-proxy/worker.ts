@@ -6,16 +6,19 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import type { BatchResult, BatchTask } from './batch.ts';
 import { runBatch } from './batch-runner.ts';
-import { createContext, whenRedisReady, type OwnedContext, type StorageConfig } from './context.ts';
+import { createContext, whenRedisReady, type OwnedContext } from './context.ts';
+import type { WorkerData } from './executor.ts';
 import { registry } from './handlers/index.ts';
+import { bindOutcomeCounters, OutcomeCounters } from './outcome-stats.ts';
 
 let ctx: Promise<OwnedContext> | null = null;
 
 function context(): Promise<OwnedContext> {
   ctx ??= (async () => {
-    const cfg = workerData as StorageConfig;
-    const c = createContext(cfg);
-    await whenRedisReady(c, cfg.connectTimeoutMs);
+    const data = workerData as WorkerData;
+    const c = createContext(data.storage);
+    bindOutcomeCounters(c.mysql, new OutcomeCounters(data.outcomes));
+    await whenRedisReady(c, data.storage.connectTimeoutMs);
     return c;
   })();
   return ctx;

@@ -50,7 +50,8 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
     stored = (await answer).message;
   } catch (err) {
     if (outcomeUnknown(err)) {
-      // The request left for db-proxy and no answer came (timeout, link lost): it may be stored.
+      // The request left for db-proxy and no answer came (timeout, link lost), or db-proxy itself
+      // could not learn the outcome in time (answer flag 0x4000): it may be stored.
       // Saying "not stored" could be a lie and invite a duplicate resend, so close instead; the
       // client finds the message (or not) in its history after it reconnects.
       conn.log.warn({ err, to: m.toSessionId }, 'message outcome unknown; closing the connection rather than answer');
@@ -84,7 +85,12 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
 
 /** True when a db-proxy request failed after it was sent: stored or not, nobody knows. */
 function outcomeUnknown(err: unknown): boolean {
-  return isImError(err, ErrorCode.TIMEOUT) || isImError(err, ErrorCode.CONNECTION_CLOSED) || isImError(err, ErrorCode.SHUTTING_DOWN);
+  return (
+    isImError(err, ErrorCode.OUTCOME_UNKNOWN) ||
+    isImError(err, ErrorCode.TIMEOUT) ||
+    isImError(err, ErrorCode.CONNECTION_CLOSED) ||
+    isImError(err, ErrorCode.SHUTTING_DOWN)
+  );
 }
 
 const msgDataFail: ClientFail = (conn, req) => ack(conn, req, 0);

@@ -1,17 +1,21 @@
+import { ANSWER_FLAG_OUTCOME_UNKNOWN } from '../../common/outcome.ts';
 import { Cid } from '../../proto/commands.ts';
 import { isGroupMsgType, MsgType } from '../../proto/conversation.ts';
 import type { IM } from '../../proto/messages.ts';
 import { allocateMsgIds, type IdRequest } from './msg-ids.ts';
 import { relationIds, pairKey } from './relations.ts';
 import { countRows, touchSessions, uncountRows } from './message-effects.ts';
-import { insertRows, type Row } from './message-insert.ts';
+import type { Row } from './message-insert.ts';
+import { insertRows } from './message-store.ts';
+import { resolveLater } from './message-unresolved.ts';
 import { audioProblem, isAudio, storeAudio } from './message-audio.ts';
+import { textProblem } from './message-text.ts';
+import { outcomeCountersOf } from '../outcome-stats.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
 
 type MsgData = IM.Message.IIMMsgData;
 
-
-function answer(req: MsgData, msgId: number): Reply {
+function answer(req: MsgData, msgId: number, flag = 0): Reply {
   // TeamTalk's answer is the message itself with msg_id set; 0 means "not stored".
   const message: MsgData = {
     fromUserId: req.fromUserId ?? 0,
@@ -22,7 +26,7 @@ function answer(req: MsgData, msgId: number): Reply {
     msgData: req.msgData ?? new Uint8Array(0),
   };
   if (req.attachData) message.attachData = req.attachData;
-  return { commandId: Cid.CID_MSG_DATA, message };
+  return { commandId: Cid.CID_MSG_DATA, message, flag };
 }
 
 /**
@@ -30,14 +34,20 @@ function answer(req: MsgData, msgId: number): Reply {
  * arrival order) becomes one relation lookup, one id allocation round, and
  * then, side by side, one multi-row INSERT per shard table, one session
  * upsert and one Redis pipeline for the counters. A message is answered with
- * its msg id only
- * after its row is committed; anything else is answered with msg_id 0.
+ * its msg id only after its row is committed, with msg_id 0 when it is known
+ * not to be stored, and with msg_id 0 flagged ANSWER_FLAG_OUTCOME_UNKNOWN
+ * when that could not be learnt in time (it is then resolved in the
+ * background). `run` throws only before any row is sent.
  */
 export const msgData: Handler<MsgData> = {
   commandId: Cid.CID_MSG_DATA,
   fail: (req) => answer(req, 0),
+  unknown: (req) => answer(req, 0, ANSWER_FLAG_OUTCOME_UNKNOWN),
   async run(ctx, reqs) {
+    const stats = outcomeCountersOf(ctx.mysql);
     const ok = reqs.map((r) => valid(r));
+    const badText = reqs.filter((r, i) => !ok[i] && isText(r) && r.msgData && r.msgData.length > 0 && textProblem(r.msgData) !== null).length;
+    stats.add('refusedText', badText);
     const singles = reqs.filter((r, i) => ok[i] && !isGroupMsgType(r.msgType!));
     const relations = await relationIds(ctx, singles.map((r) => [r.fromUserId!, r.toSessionId!] as [number, number]));
     const members = await groupMembership(ctx, reqs.filter((r, i) => ok[i] && isGroupMsgType(r.msgType!)));
@@ -69,13 +79,25 @@ export const msgData: Handler<MsgData> = {
     await storeAudio(ctx, rows); // voice: bytes to IMAudio, content = its id; rows it cannot store leave `rows`
     // Sessions and counters run beside the inserts: the answer waits for one
     // commit and no extra round trip. Counts of rows that failed are taken back.
-    const [stored] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows)]);
-    const storedRows = rows.filter((r) => stored.has(r.index));
-    if (storedRows.length < rows.length) await uncountRows(ctx, rows.filter((r) => !stored.has(r.index)));
-    const msgIds = new Map(storedRows.map((r) => [r.index, r.msgId]));
-    return reqs.map((r, i) => answer(r, msgIds.get(i) ?? 0));
+    const [outcomes] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows)]);
+    // Counts are taken back only for rows known not to be stored; unknown ones keep theirs until resolved.
+    const refused = rows.filter((r) => outcomes.get(r.index) === 'refused');
+    if (refused.length > 0) await uncountRows(ctx, refused);
+    const unknown = rows.filter((r) => outcomes.get(r.index) === 'unknown');
+    if (unknown.length > 0) {
+      stats.add('unknownAnswered', unknown.length);
+      resolveLater(ctx, unknown);
+    }
+    const byIndex = new Map(rows.map((r) => [r.index, r]));
+    return reqs.map((r, i) => {
+      const o = outcomes.get(i);
+      if (o === 'stored') return answer(r, byIndex.get(i)!.msgId);
+      return o === 'unknown' ? answer(r, 0, ANSWER_FLAG_OUTCOME_UNKNOWN) : answer(r, 0);
+    });
   },
 };
+
+const isText = (r: MsgData): boolean => r.msgType === MsgType.SINGLE_TEXT || r.msgType === MsgType.GROUP_TEXT;
 
 function valid(r: MsgData): boolean {
   const t = r.msgType!;
@@ -83,6 +105,8 @@ function valid(r: MsgData): boolean {
   if (!r.msgData || r.msgData.length === 0 || !r.fromUserId || !r.toSessionId) return false;
   // Refused before ids are handed out, so a malformed voice message leaves no gap.
   if (isAudio(t) && audioProblem(r.msgData) !== null) return false;
+  // So is a text the content column would reject (too long, not UTF-8).
+  if (!isAudio(t) && textProblem(r.msgData) !== null) return false;
   return isGroupMsgType(t) || r.fromUserId !== r.toSessionId;
 }
 

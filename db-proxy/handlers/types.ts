@@ -17,6 +17,8 @@ export interface HandlerContext {
 export interface Reply {
   commandId: number;
   message: object;
+  /** PDU header flag bits (common/outcome.ts); 0 when absent. */
+  flag?: number;
 }
 
 /**
@@ -30,6 +32,8 @@ export interface Handler<Req = unknown> {
   commandId: number;
   run(ctx: HandlerContext, reqs: Req[]): Promise<(Reply | null)[]>;
   fail(req: Req, err: unknown): Reply | null;
+  /** The answer when the request may or may not have taken effect; commands without it answer `fail`. */
+  unknown?(req: Req): Reply | null;
 }
 
 /** A handler that treats each request on its own, running a batch concurrently. */

@@ -1,6 +1,8 @@
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { ErrorCode, ImError } from '../../common/errors.ts';
+import { ErrorCode, ImError, isImError } from '../../common/errors.ts';
+import { remainingMs } from './deadline.ts';
+import { classify, notSent } from './mysql-errors.ts';
 import type { ShardMap } from './shard-map.ts';
 
 export interface MysqlOptions {
@@ -9,19 +11,33 @@ export interface MysqlOptions {
   /** Callers waiting for a connection before new ones are refused. */
   queueLimit: number;
   connectTimeoutMs: number;
-  /** Upper bound on one query. */
+  /** Upper bound on one query (or one connection's whole use), client side. */
   queryTimeoutMs: number;
+  /** Upper bound on the wait for a pool connection. */
+  acquireTimeoutMs: number;
+  /** Server-side bound on one statement (MariaDB max_statement_time); 0 leaves the server's own. */
+  statementTimeoutMs: number;
 }
 
 /**
  * The MySQL side of one worker: a pool per server named in the shard map.
  * Every query is parameterized; table names come only from our own
  * shard arithmetic, never from input.
+ *
+ * Every wait is bounded, and cut to the current batch deadline: the wait
+ * for a pool connection, and the use of a connection (a timer of our own:
+ * mysql2's `timeout` starts only when a command reaches the head of its
+ * connection's queue, so a command queued behind a stuck one waits forever).
+ * A connection that timed out is destroyed, never returned to the pool. The
+ * server bounds each statement too (max_statement_time), so a statement it
+ * cannot finish in time fails there instead of committing long after the
+ * client gave up.
  */
 export class Mysql {
   readonly map: ShardMap;
   private readonly pools = new Map<string, Pool>();
   private readonly opts: MysqlOptions;
+  private ended = false;
 
   constructor(map: ShardMap, opts: MysqlOptions) {
     this.map = map;
@@ -40,28 +56,29 @@ export class Mysql {
     return this.poolFor(url);
   }
 
+  /** One statement on a pooled connection; a server error keeps the connection, anything else drops it. */
   async query<T = unknown>(pool: Pool, sql: string, params: unknown[] = []): Promise<T> {
+    const conn = await this.acquire(pool);
     try {
-      const [rows] = await pool.query({ sql, values: params, timeout: this.opts.queryTimeoutMs });
-      return rows as T;
+      const out = await this.queryOn<T>(conn, sql, params);
+      conn.release();
+      return out;
     } catch (err) {
+      if (classify(err) === 'failed') conn.release();
+      else conn.destroy();
       throw storageError(err);
     }
   }
 
   /**
-   * Runs `fn` on one connection of `pool`. A connection whose `fn` failed is
-   * destroyed rather than returned: it may hold an open transaction.
+   * Runs `fn` on one connection of `pool`, bounded as a whole. A connection
+   * whose `fn` failed is destroyed rather than returned: it may hold an open
+   * transaction.
    */
   async withConnection<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    let conn: PoolConnection;
+    const conn = await this.acquire(pool);
     try {
-      conn = await pool.getConnection();
-    } catch (err) {
-      throw storageError(err);
-    }
-    try {
-      const out = await fn(conn);
+      const out = await this.bounded(conn, () => fn(conn));
       conn.release();
       return out;
     } catch (err) {
@@ -71,25 +88,66 @@ export class Mysql {
   }
 
   /** A query on a connection held by the caller, with the usual time bound. */
-  async queryOn<T = unknown>(conn: PoolConnection, sql: string, params: unknown[] = []): Promise<T> {
-    const [rows] = await conn.query({ sql, values: params, timeout: this.opts.queryTimeoutMs });
-    return rows as T;
+  queryOn<T = unknown>(conn: PoolConnection, sql: string, params: unknown[] = []): Promise<T> {
+    return this.bounded(conn, () => conn.query({ sql, values: params }).then(([rows]) => rows as T));
   }
 
   /** Runs `fn` in one transaction on a connection of `pool` (a failure destroys the connection: rollback). */
   transaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
     return this.withConnection(pool, async (conn) => {
-      await conn.beginTransaction();
+      await this.queryOn(conn, 'START TRANSACTION');
       const out = await fn(conn);
-      await conn.commit();
+      await this.queryOn(conn, 'COMMIT');
       return out;
     });
   }
 
+  get closed(): boolean {
+    return this.ended;
+  }
+
   async close(): Promise<void> {
+    this.ended = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.allSettled(pools.map((p) => p.end()));
+  }
+
+  private async acquire(pool: Pool): Promise<PoolConnection> {
+    const ms = remainingMs(this.opts.acquireTimeoutMs);
+    if (ms <= 0) throw notSent('no time left to wait for a connection');
+    const pending = pool.getConnection();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(notSent(`no connection within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([pending, timeout]);
+    } catch (err) {
+      // A connection that arrives after we gave up goes back to the pool.
+      pending.then((c) => c.release(), () => undefined);
+      throw isImError(err) ? err : notSent(err instanceof Error ? err.message : String(err), err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** `work` on `conn`, or a TIMEOUT (and `conn` destroyed) once the bound is over. */
+  private async bounded<T>(conn: PoolConnection, work: () => Promise<T>): Promise<T> {
+    const ms = remainingMs(this.opts.queryTimeoutMs);
+    if (ms <= 0) throw notSent('no time left for the statement');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        conn.destroy();
+        reject(new ImError(ErrorCode.TIMEOUT, `mysql: no answer within ${ms} ms`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([work(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private poolFor(url: string): Pool {
@@ -108,8 +166,19 @@ export class Mysql {
         multipleStatements: true,
         bigNumberStrings: false,
       });
-      // A dead server must not crash the process; errors surface per query.
-      pool.on('connection', (conn) => conn.on('error', () => undefined));
+      const statementS = this.opts.statementTimeoutMs / 1000;
+      const lockWaitS = Math.max(1, Math.ceil(statementS));
+      pool.on('connection', (conn) => {
+        // A dead server must not crash the process; errors surface per query.
+        conn.on('error', () => undefined);
+        if (statementS <= 0) return;
+        // The pool hands over its callback-style connection here. Queued ahead
+        // of the first command. MariaDB only: MySQL lacks the variable and
+        // refuses it, which leaves its own bounds in place.
+        const core = conn as unknown as { query(sql: string, cb: (err: unknown) => void): void };
+        core.query(`SET SESSION max_statement_time = ${statementS}`, () => undefined);
+        core.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitS}`, () => undefined);
+      });
       this.pools.set(url, pool);
     }
     return pool;

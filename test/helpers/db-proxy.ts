@@ -22,6 +22,8 @@ export async function startTestDbProxy(env: Record<string, string> = {}, storage
     DB_PROXY_PORT: '0',
     DB_PROXY_WORKERS: '1',
     DB_PROXY_HTTP_PORT: '0',
+    // Generous for tests on a loaded machine; tests of the bound itself set their own.
+    DB_PROXY_FAIL_FAST_MS: '5000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
