@@ -60,6 +60,8 @@ export class ClientConnection implements ClientConn {
     });
   }
 
+  get remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
+
   get closed(): boolean {
     return this.socket.destroyed;
   }
