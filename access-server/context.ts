@@ -38,7 +38,7 @@ export function createContext(d: ContextDeps): ServerContext {
     deliver: (userIds, commandId, message, opts) => d.delivery.deliver(userIds, commandId, message, opts),
     localConns: (uid) => d.sessions.conns(uid),
     routeQuery: d.route.configured > 0 ? (commandId, message, expect) => d.route.query(commandId, message, expect) : undefined,
-    groupMembers: (groupId) => groups.get(groupId),
+    groupMembers: (groupId, asUserId) => groups.get(groupId, asUserId),
     forgetGroup: (groupId) => groups.forget(groupId),
     dbAvailable: () => d.db.usableCount > 0,
   };

@@ -17,7 +17,10 @@ const MAX_ENTRIES = 10_000;
 /**
  * Member ids of groups for pushing group messages, through db-proxy's
  * CID_GROUP_INFO_REQUEST (version 0, so the group is always returned),
- * cached for `ttlMs` after the answer. Concurrent callers share one request
+ * asked as a member (the sender of the message being pushed: db-proxy
+ * tells group information to members only), cached for `ttlMs` after the
+ * answer. An answer that does not list the asker (no longer a member) is
+ * not cached. Concurrent callers share one request
  * and one promise, so messages of one group that wait for members are
  * released in the order they asked. Failures are not cached.
  */
@@ -29,13 +32,14 @@ export class GroupMembers {
     private readonly ttlMs: number,
   ) {}
 
-  get(groupId: number): Promise<readonly number[]> {
+  get(groupId: number, asUserId: number): Promise<readonly number[]> {
     const hit = this.cache.get(groupId);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.members;
     if (hit && hit.at === Number.POSITIVE_INFINITY) return hit.members;
     const entry: CacheEntry = { at: Number.POSITIVE_INFINITY, stale: false, members: Promise.resolve([]) };
-    entry.members = this.load(groupId).then(
+    entry.members = this.load(groupId, asUserId).then(
       (ids) => {
+        if (!ids.includes(asUserId)) entry.stale = true;
         entry.at = entry.stale ? 0 : Date.now();
         if ((this.ttlMs === 0 || entry.stale) && this.cache.get(groupId) === entry) this.cache.delete(groupId);
         return ids;
@@ -58,8 +62,8 @@ export class GroupMembers {
     else this.cache.delete(groupId);
   }
 
-  private async load(groupId: number): Promise<readonly number[]> {
-    const req: IM.Group.IIMGroupInfoListReq = { userId: 0, groupVersionList: [{ groupId, version: 0 }] };
+  private async load(groupId: number, asUserId: number): Promise<readonly number[]> {
+    const req: IM.Group.IIMGroupInfoListReq = { userId: asUserId, groupVersionList: [{ groupId, version: 0 }] };
     const answer = await this.fetch(Cid.CID_GROUP_INFO_REQUEST, req, `g${groupId}`);
     const rsp = answer.message as IM.Group.IMGroupInfoListRsp;
     const info = rsp.groupInfoList.find((g) => g.groupId === groupId);

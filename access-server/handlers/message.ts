@@ -74,7 +74,7 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
   }
   let members: readonly number[];
   try {
-    members = await ctx.groupMembers(m.toSessionId);
+    members = await ctx.groupMembers(m.toSessionId, uid);
   } catch (err) {
     // Stored and acked: members pull it as unread; only the push is lost.
     conn.log.warn({ err, groupId: m.toSessionId }, 'group members unknown; message not pushed');

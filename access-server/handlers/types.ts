@@ -19,6 +19,8 @@ export interface ClientConn {
   /** Null until login succeeds. */
   session: ClientSession | null;
   readonly log: Logger;
+  /** The client's IP address ('' once the socket is gone). */
+  readonly remoteAddress: string;
   /** Sends one PDU to this client (seqNum 0 for pushes). */
   send(commandId: number, message: object, seqNum?: number): void;
   /** Closes the connection: after `kick` the client first gets CID_LOGIN_KICK_USER. */
@@ -61,11 +63,12 @@ export interface AccessContext {
   /** Local connections of a user (logged in), any client type. */
   localConns(uid: number): readonly ClientConn[];
   /**
-   * Member ids of a live group, from db-proxy (CID_GROUP_INFO_REQUEST),
-   * cached for a short time (ACCESS_GROUP_CACHE_MS). Empty when the group
-   * does not exist. Rejects like `db`.
+   * Member ids of a live group, from db-proxy (CID_GROUP_INFO_REQUEST)
+   * asked as `asUserId`, cached for a short time (ACCESS_GROUP_CACHE_MS).
+   * Empty when the group does not exist or `asUserId` is not a member
+   * (db-proxy answers members only). Rejects like `db`.
    */
-  groupMembers(groupId: number): Promise<readonly number[]>;
+  groupMembers(groupId: number, asUserId: number): Promise<readonly number[]>;
   /** Drops the cached members of a group (call after changing them). */
   forgetGroup(groupId: number): void;
 }

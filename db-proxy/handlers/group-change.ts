@@ -37,8 +37,8 @@ function createAnswer(req: CreateReq, resultCode: number, groupId?: number, memb
  * CID_GROUP_CREATE_REQUEST: a live group of the listed members plus the
  * creator, version 1, in one transaction; then TeamTalk's member hash
  * `group_member_{groupId}` and the members' read counts. Always answered:
- * result_code 1 for an empty name or member list, text too long, or a
- * storage failure. Whether a client may create a normal group is the
+ * result_code 1 for an empty name or member list, text too long, no
+ * creator (user 0 is nobody), or a storage failure. Whether a client may create a normal group is the
  * access server's rule (TeamTalk's msg_server lets clients create only
  * temporary ones); db-proxy creates both.
  */
@@ -49,16 +49,16 @@ export const createGroup = perRequest<CreateReq>(
     const avatar = req.groupAvatar ?? '';
     const type = req.groupType;
     const requested = distinctIds(req.memberIdList);
-    if (!name || name.length > MAX_TEXT || avatar.length > MAX_TEXT || requested.length === 0) return createAnswer(req, ResultCode.FAILED);
+    if (!req.userId || !name || name.length > MAX_TEXT || avatar.length > MAX_TEXT || requested.length === 0) return createAnswer(req, ResultCode.FAILED);
     if (type !== GroupType.NORMAL && type !== GroupType.TMP) return createAnswer(req, ResultCode.FAILED);
-    const members = distinctIds(req.userId ? [req.userId, ...requested] : requested).sort((a, b) => a - b);
+    const members = distinctIds([req.userId, ...requested]).sort((a, b) => a - b);
     const now = ctx.now();
     const groupId = await ctx.mysql.transaction(ctx.mysql.main, async (conn) => {
       const res = await q<ResultSetHeader>(
         conn,
         `INSERT INTO IMGroup (name, avatar, creator, type, userCnt, status, version, lastChated, updated, created)
           VALUES (?, ?, ?, ?, ?, ?, 1, 0, ?, ?)`,
-        [name, avatar, req.userId ?? 0, type, members.length, GROUP_LIVE, now, now],
+        [name, avatar, req.userId, type, members.length, GROUP_LIVE, now, now],
       );
       await q(
         conn,
@@ -90,7 +90,8 @@ function changeAnswer(req: ChangeReq, resultCode: number, cur: number[] = [], ch
 /**
  * CID_GROUP_CHANGE_MEMBER_REQUEST. Who may (TeamTalk's rule, tightened):
  * the creator, for any change; a member of a temporary group, to add
- * people; user 0 (a server) always. Changes run in one transaction that
+ * people (TeamTalk lets anyone add to a temporary group, and user 0 change
+ * any group; here user 0 is nobody and may change nothing). Changes run in one transaction that
  * locks the group row; userCnt becomes the member count and version goes
  * up by one when anyone was actually added or removed. Removed members lose
  * the group from their recent sessions; changed members start with nothing
@@ -103,7 +104,7 @@ export const changeMember = perRequest<ChangeReq>(
   async (ctx, req) => {
     const { userId, groupId, changeType } = req;
     const requested = distinctIds(req.memberIdList);
-    if (!groupId || requested.length === 0 || (changeType !== ModifyType.ADD && changeType !== ModifyType.DEL)) {
+    if (!userId || !groupId || requested.length === 0 || (changeType !== ModifyType.ADD && changeType !== ModifyType.DEL)) {
       return changeAnswer(req, ResultCode.FAILED);
     }
     const now = ctx.now();
@@ -122,8 +123,7 @@ export const changeMember = perRequest<ChangeReq>(
       );
       const known = new Set(rows.map((r) => r.userId));
       const active = new Set(rows.filter((r) => r.status === MEMBER_ACTIVE).map((r) => r.userId));
-      const allowed =
-        userId === 0 || group.creator === userId || (group.type === GroupType.TMP && changeType === ModifyType.ADD && active.has(userId));
+      const allowed = group.creator === userId || (group.type === GroupType.TMP && changeType === ModifyType.ADD && active.has(userId));
       if (!allowed) return null;
 
       let changed: number[];

@@ -46,6 +46,9 @@ interface GroupRow {
  * CID_GROUP_INFO_REQUEST: full information on each live group whose version
  * is newer than the one the client holds (TeamTalk's rule), with its
  * members and the asking user's push shield for it, recently updated first.
+ * Only groups the asking user is a member of: any other group is left out
+ * of the list, as TeamTalk leaves out an id that names no group, so ids
+ * cannot be probed. User 0 is nobody and gets an empty list.
  */
 export const groupInfo = perRequest<InfoReq>(
   Cid.CID_GROUP_INFO_REQUEST,
@@ -54,12 +57,14 @@ export const groupInfo = perRequest<InfoReq>(
     for (const v of req.groupVersionList ?? []) {
       if (v.groupId > 0 && known.size < MAX_GROUPS_PER_INFO) known.set(v.groupId, v.version ?? 0);
     }
-    if (known.size === 0) return infoAnswer(req.userId ?? 0, []);
+    if (known.size === 0 || !req.userId) return infoAnswer(req.userId ?? 0, []);
     const rows = await ctx.mysql.query<GroupRow[]>(
       ctx.mysql.main,
-      `SELECT id, name, avatar, creator, type, version FROM IMGroup
-        WHERE id IN (${placeholders(known.size)}) AND status = ? ORDER BY updated DESC, id DESC`,
-      [...known.keys(), GROUP_LIVE],
+      `SELECT g.id, g.name, g.avatar, g.creator, g.type, g.version FROM IMGroup g
+        WHERE g.id IN (${placeholders(known.size)}) AND g.status = ?
+          AND EXISTS (SELECT 1 FROM IMGroupMember m WHERE m.groupId = g.id AND m.userId = ? AND m.status = ?)
+        ORDER BY g.updated DESC, g.id DESC`,
+      [...known.keys(), GROUP_LIVE, req.userId, MEMBER_ACTIVE],
     );
     const stale = rows.filter((g) => g.version > known.get(g.id)! && (g.type === GroupType.NORMAL || g.type === GroupType.TMP));
     if (stale.length === 0) return infoAnswer(req.userId, []);

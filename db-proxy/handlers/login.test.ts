@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
-import { failureKey, handlers, validate } from './login.ts';
+import { failureKey, lockKey } from './login-lockout.ts';
+import { handlers, validate } from './login.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
@@ -63,24 +64,24 @@ describe('validate', () => {
     assert.equal(out[1]!.userInfo, undefined);
     assert.equal(out[1]!.userName, 'alice');
     assert.ok(typeof out[1]!.resultString === 'string' && out[1]!.resultString !== '');
-    assert.equal(await t.storage.redis.get(failureKey('alice')), '1');
+    assert.equal(await t.storage.redis.get(failureKey('alice', '')), '1');
     // unknown names count too, so a lockout does not tell which names exist
-    assert.equal(await t.storage.redis.get(failureKey("alice' -- ")), '1');
+    assert.equal(await t.storage.redis.get(failureKey("alice' -- ", '')), '1');
     const [count] = await t.storage.pool.query('SELECT COUNT(*) AS n FROM IMUser');
     assert.equal((count as { n: number }[])[0]!.n, 4);
   });
 
-  test('locks a name out after more than 10 wrong passwords; success clears the counter', async () => {
-    const wrong = Array.from({ length: 11 }, () => ({ userName: 'carol', password: md5('x') }));
+  test('without a client address: locked per name after 20 wrong passwords; success clears the counter', async () => {
+    const wrong = Array.from({ length: 20 }, () => ({ userName: 'carol', password: md5('x') }));
     const first = await validate.run(ctx, wrong);
     assert.ok(first.every((r) => (r!.message as { resultCode: number }).resultCode === 1));
-    assert.equal(await t.storage.redis.get(failureKey('carol')), '11');
-    assert.ok((await t.storage.redis.ttl(failureKey('carol'))) > 0);
+    assert.equal(await t.storage.redis.get(failureKey('carol', '')), '20');
+    assert.ok((await t.storage.redis.ttl(failureKey('carol', ''))) > 0);
     const locked = await one(Cid.CID_OTHER_VALIDATE_REQ, { userName: 'carol', password: md5('c') });
     assert.equal(locked.resultCode, 6);
-    await t.storage.redis.set(failureKey('carol'), '3');
+    await t.storage.redis.del(lockKey('carol', ''));
     assert.equal((await one(Cid.CID_OTHER_VALIDATE_REQ, { userName: 'carol', password: md5('c') })).resultCode, 0);
-    assert.equal(await t.storage.redis.get(failureKey('carol')), null);
+    assert.equal(await t.storage.redis.get(failureKey('carol', '')), null);
   });
 
   test('fail answers with result code 2', () => {

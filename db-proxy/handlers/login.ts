@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { parseAttach } from '../../common/attach.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import { USER_COLUMNS, toUserInfo, type UserRow } from './buddy.ts';
+import { lockDelayMs, readLocks, recordLocks, type LockState } from './login-lockout.ts';
 import { pushHandlers } from './login-push.ts';
-import type { Handler, HandlerContext, Reply } from './types.ts';
+import type { Handler, Reply } from './types.ts';
 
 type ValidateReq = IM.Server.IIMValidateReq;
 
@@ -14,7 +16,7 @@ export const ValidateResult = {
   BAD_CREDENTIALS: 1,
   /** The request could not be checked (storage failure, overload). */
   INTERNAL: 2,
-  /** More than MAX_FAILURES wrong passwords for this name within the window. */
+  /** Too many wrong passwords for this name from this address: locked for a while (login-lockout.ts). */
   TOO_MANY_FAILURES: 6,
 } as const;
 
@@ -27,18 +29,6 @@ const RESULT_TEXT: Record<number, string> = {
 
 /** IMUser.name is varchar(32): a longer name cannot exist, so it is refused without a look-up. */
 const MAX_NAME_CHARS = 32;
-/** TeamTalk's lockout: more than 10 wrong passwords within 30 minutes. */
-const MAX_FAILURES = 10;
-const FAILURE_WINDOW_S = 30 * 60;
-
-/**
- * Wrong-password counter per login name. TeamTalk keeps it in each db proxy's
- * memory; here it lives in Redis so every worker and every db-proxy share it.
- * The window restarts with each failure and a success clears it.
- */
-export function failureKey(name: string): string {
-  return `login_fail_${name}`;
-}
 
 /** TeamTalk's password check: stored = md5hex(<what the client sends> + salt). */
 export function passwordMatches(sent: string, salt: string, stored: string): boolean {
@@ -60,74 +50,53 @@ function answer(req: ValidateReq, resultCode: number, userInfo?: IM.BaseDefine.I
 
 /**
  * CID_OTHER_VALIDATE_REQ (msg server checking a login), batched: one
- * `name IN (...)` query and one counter read for the whole batch, every
- * value a bound parameter. Only users with status 0 may log in; the answer
- * carries the user's UserInfo with status 0.
+ * `name IN (...)` query and one lockout read for the whole batch, every
+ * value a bound parameter. Names are compared byte for byte (BINARY: the
+ * column's PAD SPACE collation would let "alice " in as "alice", a
+ * case-insensitive TeamTalk dump "Alice"). Only users with status 0 may log
+ * in; the answer carries the user's UserInfo with status 0. Wrong passwords
+ * back off per (name, client address): login-lockout.ts; unknown names
+ * count like wrong passwords, so a lockout does not tell which names exist.
  */
 export const validate: Handler<ValidateReq> = {
   commandId: Cid.CID_OTHER_VALIDATE_REQ,
   fail: (req) => answer(req, ValidateResult.INTERNAL),
   async run(ctx, reqs) {
-    const names = [...new Set(reqs.map((r) => r.userName ?? '').filter((n) => n !== '' && [...n].length <= MAX_NAME_CHARS))];
+    const valid = (n: string): boolean => n !== '' && [...n].length <= MAX_NAME_CHARS;
+    const names = [...new Set(reqs.map((r) => r.userName ?? '').filter(valid))];
     if (names.length === 0) return reqs.map((r) => answer(r, ValidateResult.BAD_CREDENTIALS));
-    const [rows, counts] = await Promise.all([
+    const keyOf = (r: ValidateReq): string => `${parseAttach(r.attachData)?.source ?? ''}|${r.userName ?? ''}`;
+    const wanted = new Map<string, { name: string; source: string }>();
+    for (const r of reqs) if (valid(r.userName ?? '')) wanted.set(keyOf(r), { name: r.userName!, source: parseAttach(r.attachData)?.source ?? '' });
+    const [rows, states] = await Promise.all([
       ctx.mysql.query<CredRow[]>(
         ctx.mysql.main,
-        `SELECT ${USER_COLUMNS}, password, salt FROM IMUser WHERE name IN (?) AND status = 0 ORDER BY id`,
-        [names],
+        `SELECT ${USER_COLUMNS}, password, salt FROM IMUser WHERE name IN (?) AND BINARY name IN (?) AND status = 0 ORDER BY id`,
+        [names, names],
       ),
-      ctx.redis.mget(names.map(failureKey)).catch((err: unknown) => {
-        // Without Redis the lockout cannot be checked; logins still work.
-        ctx.log.warn({ err }, 'login failure counters unavailable');
-        return names.map(() => null);
-      }),
+      readLocks(ctx, [...wanted.values()]),
     ]);
-    const failures = new Map(names.map((n, i) => [n, Number(counts[i] ?? 0)]));
-    const failed = new Map<string, number>();
-    const succeeded = new Set<string>();
+    const stateOf = new Map([...wanted.keys()].map((k, i) => [k, states[i]!]));
+    const failed = new Map<LockState, number>();
+    const succeeded = new Set<LockState>();
     const out = reqs.map((req) => {
-      const name = req.userName ?? '';
-      if (!failures.has(name)) return answer(req, ValidateResult.BAD_CREDENTIALS);
-      if (failures.get(name)! + (failed.get(name) ?? 0) > MAX_FAILURES) return answer(req, ValidateResult.TOO_MANY_FAILURES);
-      const user = candidates(rows, name).find((r) => passwordMatches(req.password ?? '', r.salt, r.password));
+      const state = stateOf.get(keyOf(req));
+      if (!state) return answer(req, ValidateResult.BAD_CREDENTIALS);
+      if (state.locked) return answer(req, ValidateResult.TOO_MANY_FAILURES);
+      const user = rows.filter((r) => r.name === state.name).find((r) => passwordMatches(req.password ?? '', r.salt, r.password));
       if (!user) {
-        failed.set(name, (failed.get(name) ?? 0) + 1);
+        failed.set(state, (failed.get(state) ?? 0) + 1);
+        state.failures += 1;
+        // Later attempts of this batch meet the lock this failure starts.
+        if (lockDelayMs(state.failures, state.source) > 0) state.locked = true;
         return answer(req, ValidateResult.BAD_CREDENTIALS);
       }
-      if (failures.get(name)! > 0) succeeded.add(name);
+      if (state.failures > 0) succeeded.add(state);
       return answer(req, ValidateResult.OK, { ...toUserInfo(user), status: 0 });
     });
-    await recordOutcomes(ctx, failed, succeeded);
+    await recordLocks(ctx, failed, succeeded);
     return out;
   },
 };
-
-/**
- * The rows a name stands for. The database compared with the column's
- * collation (binary in our schema; a TeamTalk dump may be case-insensitive):
- * exact matches first, otherwise the rows it matched ignoring case and
- * trailing spaces. Several accounts under one name are tried in id order.
- */
-function candidates(rows: readonly CredRow[], name: string): CredRow[] {
-  const exact = rows.filter((r) => r.name === name);
-  if (exact.length > 0) return exact;
-  const loose = name.toLowerCase().trimEnd();
-  return rows.filter((r) => r.name.toLowerCase().trimEnd() === loose);
-}
-
-async function recordOutcomes(ctx: HandlerContext, failed: Map<string, number>, succeeded: Set<string>): Promise<void> {
-  if (failed.size === 0 && succeeded.size === 0) return;
-  const pipe = ctx.redis.pipeline();
-  for (const [name, n] of failed) pipe.incrby(failureKey(name), n).expire(failureKey(name), FAILURE_WINDOW_S);
-  for (const name of succeeded) if (!failed.has(name)) pipe.del(failureKey(name));
-  try {
-    const res = await pipe.exec();
-    const err = res?.find(([e]) => e)?.[0];
-    if (err) ctx.log.warn({ err }, 'login failure counters not updated');
-  } catch (err) {
-    // The answers stand; only the lockout bookkeeping is behind.
-    ctx.log.warn({ err }, 'login failure counters not updated');
-  }
-}
 
 export const handlers: Handler<never>[] = [validate, ...pushHandlers] as Handler<never>[];

@@ -32,6 +32,7 @@ let nextConnId = 1;
 export class TestConn implements ClientConn {
   readonly id = nextConnId++;
   readonly log = silent;
+  readonly remoteAddress = '127.0.0.1';
   readonly sent: Sent[] = [];
   session: ClientSession | null;
 
@@ -99,9 +100,9 @@ export function createTestAccess(client: PduClient, timeoutMs = 3000): TestAcces
       deliveries.push({ userIds: [...userIds], commandId, message: message as Body, opts });
     },
     localConns: (uid) => online.filter((c) => c.session?.uid === uid),
-    async groupMembers(groupId) {
+    async groupMembers(groupId, asUserId) {
       const r = await ctx.db<{ groupInfoList: { groupMemberList: number[] }[] }>(Cid.CID_GROUP_INFO_REQUEST, {
-        userId: 0,
+        userId: asUserId,
         groupVersionList: [{ groupId, version: 0 }],
       });
       return r.message.groupInfoList[0]?.groupMemberList ?? [];
