@@ -106,8 +106,6 @@ export class ClientConnection implements ClientConn {
     this.conn.setMaxFrameLength(s ? this.limits.maxFrameBytes : Math.min(this.limits.preLoginMaxFrameBytes, this.limits.maxFrameBytes));
   }
 
-  get remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
-
   get closed(): boolean {
     return this.conn.closed;
   }
