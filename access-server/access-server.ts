@@ -73,6 +73,8 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   );
   let listening: { host: string; port: number };
   try {
+    // Clients are taken once a db-proxy link is up (or the wait is over: logins are refused until one is).
+    await db.whenReady(config.dbStartWaitMs).catch(() => log.warn({ waitedMs: config.dbStartWaitMs }, 'no db-proxy link yet; serving anyway'));
     listening = await server.listen();
   } catch (err) {
     db.destroy();

@@ -1,5 +1,6 @@
 import { intFromEnv, rawFromEnv, stringFromEnv, urlFromEnv, type Env } from '../common/config.ts';
 import { ErrorCode, ImError } from '../common/errors.ts';
+import { clusterSecretFromEnv, PROCESS_INSTANCE, type PeerIdentity } from '../common/cluster-auth.ts';
 import { DEFAULT_MAX_FRAME_LENGTH } from '../proto/frame-decoder.ts';
 
 export interface PeerAddress {
@@ -39,6 +40,10 @@ export interface PeerLinkTimings {
   reconnectMaxMs: number;
   maxOutboundBytes: number;
   maxFrameBytes: number;
+  /** CLUSTER_SECRET: links authenticate with it (common/cluster-auth.ts); null: they do not. */
+  secret: Buffer | null;
+  /** Who this server says it is on its links. */
+  identity: PeerIdentity;
 }
 
 export interface AccessConfig {
@@ -54,6 +59,8 @@ export interface AccessConfig {
   dbLinksPerProxy: number;
   dbRequestTimeoutMs: number;
   dbMaxPendingPerLink: number;
+  /** At start, how long the client port waits for a db-proxy link before it opens anyway. */
+  dbStartWaitMs: number;
   routeServers: readonly PeerAddress[];
   links: PeerLinkTimings;
   /** Unset: duplicate logins are detected on this server only. */
@@ -94,12 +101,13 @@ export function loadConfig(env: Env): AccessConfig {
   const msgBytesPerSec = intFromEnv(env, 'ACCESS_MSG_BYTES_PER_SEC', 1024 * 1024, { min: 1024 });
   const dbProxies = addressesFromEnv(env, 'DB_PROXY_ADDRS', '127.0.0.1:10600');
   if (dbProxies.length === 0) throw new ImError(ErrorCode.BAD_CONFIG, 'DB_PROXY_ADDRS names no db-proxy');
+  const serverId = stringFromEnv(env, 'ACCESS_SERVER_ID', `${advertiseIp}:${port}`);
   const config: AccessConfig = {
     host,
     port,
     advertiseIp,
     advertiseIp2: stringFromEnv(env, 'ACCESS_ADVERTISE_IP2', advertiseIp),
-    serverId: stringFromEnv(env, 'ACCESS_SERVER_ID', `${advertiseIp}:${port}`),
+    serverId,
     maxConnections: intFromEnv(env, 'ACCESS_MAX_CONNECTIONS', 10_000, { min: 1, max: 10_000_000 }),
     conn: {
       maxFrameBytes: intFromEnv(env, 'ACCESS_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_LENGTH, { min: 1024, max: 64 * 1024 * 1024 }),
@@ -120,6 +128,7 @@ export function loadConfig(env: Env): AccessConfig {
     dbLinksPerProxy: intFromEnv(env, 'ACCESS_DB_LINKS_PER_PROXY', 2, { min: 1, max: 64 }),
     dbRequestTimeoutMs: intFromEnv(env, 'ACCESS_DB_TIMEOUT_MS', 10_000, { min: 10 }),
     dbMaxPendingPerLink: intFromEnv(env, 'ACCESS_DB_MAX_PENDING', 8192, { min: 1, max: 60_000 }),
+    dbStartWaitMs: intFromEnv(env, 'ACCESS_DB_START_WAIT_MS', 3000, { min: 0, max: 600_000 }),
     routeServers: addressesFromEnv(env, 'ROUTE_SERVERS', ''),
     links: {
       heartbeatMs: intFromEnv(env, 'ACCESS_LINK_HEARTBEAT_MS', 5000, { min: 50 }),
@@ -128,6 +137,8 @@ export function loadConfig(env: Env): AccessConfig {
       reconnectMaxMs: intFromEnv(env, 'ACCESS_LINK_RECONNECT_MAX_MS', 1000, { min: 100, max: 60_000 }),
       maxOutboundBytes: intFromEnv(env, 'ACCESS_LINK_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65_536 }),
       maxFrameBytes: 16 * 1024 * 1024,
+      secret: clusterSecretFromEnv(env),
+      identity: { role: 'access-server', name: serverId, instance: PROCESS_INSTANCE },
     },
     redisUrl: urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
     redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),

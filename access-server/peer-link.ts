@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { ClientHandshake } from '../common/cluster-auth.ts';
 import { PduSocket } from '../common/pdu-socket.ts';
-import { Cid } from '../proto/commands.ts';
+import { Cid, decodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { PeerAddress, PeerLinkTimings } from './config.ts';
 
@@ -23,11 +24,14 @@ export interface PeerLinkHandlers {
  * ~1 s, so a restarted peer is back within about a second), heartbeats when
  * idle, drops the peer after a silence without whole frames, and stops being
  * `usable` when the peer says CID_OTHER_STOP_RECV_PACKET (until the next
- * connection).
+ * connection). With a CLUSTER_SECRET, a connection is open only once the
+ * peer accepted our handshake (common/cluster-auth.ts).
  */
 export class PeerLink {
   readonly name: string;
   private conn: PduSocket | null = null;
+  /** The handshake of the current connection while it goes on. */
+  private handshake: ClientHandshake | null = null;
   private open = false;
   private stopped = false;
   private closed = false;
@@ -81,7 +85,7 @@ export class PeerLink {
   private connect(): void {
     if (this.closed) return;
     const s = net.connect({ host: this.address.host, port: this.address.port });
-    const connectTimer = setTimeout(() => s.destroy(), Math.min(this.timings.timeoutMs, 5000));
+    const connectTimer = setTimeout(() => conn.destroy(this.handshake ? 'handshake timed out' : 'connect timed out'), Math.min(this.timings.timeoutMs, 5000));
     connectTimer.unref();
     const conn = new PduSocket(
       s,
@@ -94,26 +98,39 @@ export class PeerLink {
         maxInFlightBytes: Number.MAX_SAFE_INTEGER,
       },
       {
-        onFrame: (pdu) => this.onFrame(conn, pdu),
+        onFrame: (pdu) => this.onFrame(conn, pdu, connectTimer),
         onClose: (reason) => this.onClose(conn, reason, connectTimer),
       },
     );
     this.conn = conn;
     s.once('connect', () => {
-      clearTimeout(connectTimer);
       s.setKeepAlive(true, 10_000);
-      this.open = true;
-      this.stopped = false;
-      this.backoffMs = this.timings.reconnectMinMs;
-      conn.lastFrameAt = conn.lastSendAt = Date.now();
-      this.log.info({ link: this.name }, 'peer link open');
-      this.handlers.onOpen(this);
+      const secret = this.timings.secret;
+      if (!secret) {
+        clearTimeout(connectTimer);
+        this.markOpen(conn);
+        return;
+      }
+      // The connect timer now bounds the handshake.
+      this.handshake = new ClientHandshake(secret, this.timings.identity);
+      conn.write(this.handshake.hello());
     });
+  }
+
+  private markOpen(conn: PduSocket): void {
+    this.handshake = null;
+    this.open = true;
+    this.stopped = false;
+    this.backoffMs = this.timings.reconnectMinMs;
+    conn.lastFrameAt = conn.lastSendAt = Date.now();
+    this.log.info({ link: this.name }, 'peer link open');
+    this.handlers.onOpen(this);
   }
 
   private onClose(conn: PduSocket, reason: string, connectTimer: NodeJS.Timeout): void {
     clearTimeout(connectTimer);
     if (this.conn !== conn) return;
+    this.handshake = null;
     const wasOpen = this.open;
     this.open = false;
     this.conn = null;
@@ -129,9 +146,32 @@ export class PeerLink {
     if (!wasOpen) this.backoffMs = Math.min(this.backoffMs * 2, this.timings.reconnectMaxMs);
   }
 
-  private onFrame(conn: PduSocket, f: Pdu): void {
+  private onFrame(conn: PduSocket, f: Pdu, connectTimer: NodeJS.Timeout): void {
     if (this.conn !== conn) return;
     const cid = f.header.commandId;
+    if (this.handshake) {
+      const step = this.handshake.onFrame(f);
+      if (step.reply) conn.write(step.reply);
+      if (step.error) {
+        this.log.error({ link: this.name, err: step.error }, 'peer link not authenticated; retrying');
+        conn.destroy(step.error.message);
+      } else if (step.done) {
+        clearTimeout(connectTimer);
+        this.markOpen(conn);
+      }
+      return;
+    }
+    if (cid === Cid.CID_EXT_AUTH_RESULT) {
+      // After the handshake, only a refusal (e.g. our server id is held by another live server); the peer closes the link.
+      let why = 'undecodable refusal';
+      try {
+        why = decodeBody(Cid.CID_EXT_AUTH_RESULT, f.body).resultString ?? '';
+      } catch {
+        // keep the placeholder
+      }
+      this.log.error({ link: this.name, reason: why }, 'peer refused this link');
+      return;
+    }
     if (cid === Cid.CID_OTHER_HEARTBEAT) return;
     if (cid === Cid.CID_OTHER_STOP_RECV_PACKET) {
       this.stopped = true;

@@ -6,6 +6,7 @@ import { Cid, encodeBody } from '../proto/commands.ts';
 import { encodePdu } from '../proto/header.ts';
 import { FakeAccessServer, startTestRouteServer } from '../test/helpers/route-server.ts';
 import { loadConfig } from './config.ts';
+import { TEST_CLUSTER_SECRET } from '../test/helpers/db-proxy.ts';
 import { RouteLinks } from './route-links.ts';
 
 async function freePort(): Promise<number> {
@@ -18,7 +19,7 @@ async function freePort(): Promise<number> {
 
 test('deliveries no route-server takes are kept and sent, in order, within ~1 s of one listening', async (t) => {
   const port = await freePort();
-  const config = loadConfig({ ROUTE_SERVERS: `127.0.0.1:${port}` });
+  const config = loadConfig({ ROUTE_SERVERS: `127.0.0.1:${port}`, ACCESS_SERVER_ID: 'as-a', CLUSTER_SECRET: TEST_CLUSTER_SECRET });
   const links = new RouteLinks(config, { servInfo: () => ({ ip1: 'x', ip2: 'x', port: 1, maxConnCnt: 10, curConnCnt: 0, hostName: 'as-a' }), onlineUsers: () => [] }, () => {}, pino({ level: 'silent' }));
   t.after(() => links.close());
   const texts = ['one', 'two', 'three'];

@@ -35,6 +35,8 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'IM_ERR_SHUTTING_DOWN',
   /** A login was refused: by the server (result code), or no access server was offered. */
   LOGIN_REFUSED: 'IM_ERR_LOGIN_REFUSED',
+  /** A server-to-server link failed its authentication (CLUSTER_SECRET). */
+  AUTH_FAILED: 'IM_ERR_AUTH_FAILED',
   /** A client sent more messages per second than its connection may. */
   RATE_LIMITED: 'IM_ERR_RATE_LIMITED',
 } as const;

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { Pdu } from '../proto/header.ts';
+import { AuthResult, PRE_AUTH_MAX_FRAME_BYTES, refusalPdu, ServerGate, type Admission, type LinkAuthPolicy } from './cluster-auth.ts';
 import { PduSocket } from './pdu-socket.ts';
 
 export interface PduLinkOptions {
@@ -13,16 +14,23 @@ export interface PduLinkOptions {
   maxInFlight?: number;
   /** Bytes of those requests; reading pauses at the cap (default: no cap). */
   maxInFlightBytes?: number;
+  /** Who may use the link (common/cluster-auth.ts). */
+  auth: LinkAuthPolicy;
 }
 
 /**
  * The server side of one server-to-server link (an access server at db-proxy
  * or at a route-server), on the one socket owner (PduSocket): framing, one
  * write path with byte bounds, in-flight budgets, and TeamTalk's heartbeat
- * rule. Subclasses say what a PDU and a close mean.
+ * rule. Nothing but the handshake of common/cluster-auth.ts is read before
+ * the link is admitted (frames capped at a few hundred bytes, dropped when
+ * the handshake takes too long). Subclasses say what a PDU, an admission and
+ * a close mean.
  */
 export abstract class PduLink {
   protected readonly conn: PduSocket;
+  private readonly gate: ServerGate;
+  private readonly maxFrameLength: number;
 
   constructor(
     socket: net.Socket,
@@ -30,30 +38,49 @@ export abstract class PduLink {
     limits: PduLinkOptions,
   ) {
     socket.setKeepAlive(true, 10_000);
+    this.gate = new ServerGate(limits.auth, socket.remoteAddress ?? '');
+    this.maxFrameLength = limits.maxFrameLength;
+    const preAuth = this.gate.admission === null && !this.gate.trustedAddress;
     this.conn = new PduSocket(
       socket,
       log,
       {
-        maxFrameLength: limits.maxFrameLength,
+        maxFrameLength: preAuth ? Math.min(PRE_AUTH_MAX_FRAME_BYTES, limits.maxFrameLength) : limits.maxFrameLength,
         maxOutboundBytes: limits.maxOutboundBytes,
         drainTimeoutMs: limits.drainTimeoutMs ?? 30_000,
         maxInFlight: limits.maxInFlight ?? Number.MAX_SAFE_INTEGER,
         maxInFlightBytes: limits.maxInFlightBytes ?? Number.MAX_SAFE_INTEGER,
       },
       {
-        onFrame: (pdu) => this.onFrame(pdu),
+        onFrame: (pdu) => this.receive(pdu),
         onClose: (reason) => {
           this.log.debug({ reason }, 'link socket closed');
           this.onClosed();
         },
       },
     );
+    // A link admitted at accept (no secret: open) is announced once the subclass is built, before any data.
+    const open = this.gate.admission;
+    if (open) queueMicrotask(() => void this.admit(open));
   }
 
-  /** A PDU arrived (any command; heartbeats included). */
+  /** A PDU arrived on an admitted link (any command; heartbeats included). */
   protected abstract onFrame(pdu: Pdu): void;
+  /**
+   * The link was admitted (authenticated, trusted by address, or open), before
+   * any onFrame: null takes it, a reason refuses it (e.g. no room).
+   */
+  protected onAdmitted(admission: Admission): string | null {
+    this.log.debug({ admission: admission.kind }, 'link admitted');
+    return null;
+  }
   /** The socket closed; called once. */
   protected abstract onClosed(): void;
+
+  /** How the link was admitted; null while its handshake goes on. */
+  get admission(): Admission | null {
+    return this.gate.admission;
+  }
 
   get closed(): boolean {
     return this.conn.closed;
@@ -86,6 +113,13 @@ export abstract class PduLink {
    * after 30 s without a whole frame). Called from the owner's ticker.
    */
   keepAlive(now: number, heartbeatIntervalMs: number, timeoutMs: number, heartbeat: Uint8Array): void {
+    if (this.gate.admission === null) {
+      if (!this.gate.inTime(now)) {
+        this.log.warn({ peer: this.gate.remoteAddress }, 'link did not authenticate in time; closing');
+        this.conn.destroy('handshake timeout');
+      }
+      return;
+    }
     const silent = this.conn.silentFor(now);
     if (silent > timeoutMs) {
       this.log.warn({ silentMs: silent }, 'link silent too long; closing');
@@ -93,6 +127,33 @@ export abstract class PduLink {
     } else if (now - this.conn.lastSendAt >= heartbeatIntervalMs) {
       this.write(heartbeat);
     }
+  }
+
+  private receive(pdu: Pdu): void {
+    if (this.gate.admission !== null) {
+      this.onFrame(pdu);
+      return;
+    }
+    const step = this.gate.onFrame(pdu);
+    if (step.close) {
+      if (step.reply) this.conn.write(step.reply);
+      this.log.warn({ peer: this.gate.remoteAddress, reason: step.close }, 'link refused');
+      this.conn.end(step.close, 200);
+      return;
+    }
+    if (step.admitted && !this.admit(step.admitted)) return;
+    if (step.reply) this.conn.write(step.reply);
+    if (step.pass) this.onFrame(pdu);
+  }
+
+  /** Lets the subclass take the admitted link; a refusal is told to the peer, then the link ends. */
+  private admit(admission: Admission): boolean {
+    this.conn.setMaxFrameLength(this.maxFrameLength);
+    const why = this.onAdmitted(admission);
+    if (why === null) return true;
+    this.conn.write(refusalPdu(AuthResult.AUTH_REFUSED, why));
+    this.conn.end(why, 200);
+    return false;
   }
 
   /** Stops reading for good (shutdown). */

@@ -60,6 +60,8 @@ export class PduSocket {
     this.decoder = new FrameDecoder({ maxFrameLength: opts.maxFrameLength });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A socket handed over paused (after a handshake read on it) flows from here.
+    socket.resume();
     socket.on('error', (err) => {
       this.closeReason = `socket error: ${err.message}`;
       this.log.debug({ err }, 'socket error');

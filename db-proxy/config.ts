@@ -1,3 +1,4 @@
+import { linkAuthFromEnv } from '../common/cluster-auth.ts';
 import { intFromEnv, requiredUrlFromEnv, stringFromEnv, type Env } from '../common/config.ts';
 import type { StorageConfig } from './context.ts';
 import type { GuardOptions } from './redis-guard.ts';
@@ -29,6 +30,7 @@ export function loadConfig(env: Env): DbProxyConfig {
   const maxRounds = intFromEnv(env, 'DB_PROXY_REBUILD_ROUNDS', 10, { min: 1, max: 1000 });
   // Every request is answered within this, storage up or not; the storage bounds default to parts of it.
   const failFastMs = intFromEnv(env, 'DB_PROXY_FAIL_FAST_MS', 1000, { min: 100, max: 600_000 });
+  const host = stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1');
   const config: DbProxyConfig = {
     workers,
     concurrentTasksPerWorker,
@@ -43,8 +45,10 @@ export function loadConfig(env: Env): DbProxyConfig {
       lockTtlMs: 30_000 + 2 * maxRounds * settleMs,
     },
     server: {
-      host: stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1'),
+      host,
       port: intFromEnv(env, 'DB_PROXY_PORT', 10600, { min: 0, max: 65535 }),
+      auth: linkAuthFromEnv(env, host, 'DB_PROXY_HOST', 'DB_PROXY_TRUSTED_PEERS'),
+      maxLinks: intFromEnv(env, 'DB_PROXY_MAX_LINKS', 256, { min: 1, max: 65536 }),
       batchMax: intFromEnv(env, 'DB_PROXY_BATCH_MAX', 256, { min: 1, max: 10_000 }),
       batchWindowMs: intFromEnv(env, 'DB_PROXY_BATCH_WINDOW_MS', 1, { min: 0, max: 1000 }),
       maxInFlightBatches: Math.max(1, workers) * concurrentTasksPerWorker,

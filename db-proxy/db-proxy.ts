@@ -42,6 +42,7 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
         health: () => ({ ok: true, links: server.stats.links, queued: server.queued }),
         metrics: () => [
           { name: 'dbproxy_links', help: 'Open access-server links.', type: 'gauge', value: server.stats.links },
+          { name: 'dbproxy_links_refused_total', help: 'Links dropped for want of room (handshakes or DB_PROXY_MAX_LINKS).', type: 'counter', value: server.stats.linksRefused },
           { name: 'dbproxy_queued_requests', help: 'Requests waiting for a batch.', type: 'gauge', value: server.queued },
           { name: 'dbproxy_requests_total', help: 'Requests read (heartbeats excluded).', type: 'counter', value: server.stats.requests },
           { name: 'dbproxy_replies_total', help: 'Answers written.', type: 'counter', value: server.stats.replies },

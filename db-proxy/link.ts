@@ -1,11 +1,20 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import type { Admission } from '../common/cluster-auth.ts';
 import { PduLink, type PduLinkOptions } from '../common/pdu-link.ts';
 import type { Pdu } from '../proto/header.ts';
 
 export interface LinkOptions extends PduLinkOptions {
   /** Requests of this link not yet answered; reading pauses at the cap. */
   maxInFlight: number;
+}
+
+export interface LinkHooks {
+  /** A PDU of an admitted link. */
+  onPdu(link: Link, pdu: Pdu): void;
+  /** The link was admitted: null takes it, a reason refuses it (no room). */
+  onAdmit(link: Link, admission: Admission): string | null;
+  onClose(link: Link): void;
 }
 
 /**
@@ -18,8 +27,7 @@ export class Link extends PduLink {
     readonly uuid: number,
     log: Logger,
     opts: LinkOptions,
-    private readonly onPdu: (link: Link, pdu: Pdu) => void,
-    private readonly onClose: (link: Link) => void,
+    private readonly hooks: LinkHooks,
   ) {
     super(socket, log, opts);
   }
@@ -38,11 +46,15 @@ export class Link extends PduLink {
     this.conn.finished(bytes, n);
   }
 
+  protected override onAdmitted(admission: Admission): string | null {
+    return this.hooks.onAdmit(this, admission);
+  }
+
   protected onFrame(pdu: Pdu): void {
-    this.onPdu(this, pdu);
+    this.hooks.onPdu(this, pdu);
   }
 
   protected onClosed(): void {
-    this.onClose(this);
+    this.hooks.onClose(this);
   }
 }

@@ -1,5 +1,7 @@
 export interface ServerStats {
   links: number;
+  /** Links dropped at accept or admission: no room, or (counted apart) failed handshakes. */
+  linksRefused: number;
   requests: number;
   replies: number;
   /** Answers whose link was gone when they were ready. */
@@ -15,5 +17,5 @@ export interface ServerStats {
 }
 
 export function newServerStats(): ServerStats {
-  return { links: 0, requests: 0, replies: 0, repliesDropped: 0, refusedOverload: 0, unknownCommands: 0, expiredQueued: 0, expiredRunning: 0, lateAnswers: 0 };
+  return { links: 0, linksRefused: 0, requests: 0, replies: 0, repliesDropped: 0, refusedOverload: 0, unknownCommands: 0, expiredQueued: 0, expiredRunning: 0, lateAnswers: 0 };
 }

@@ -16,10 +16,13 @@ import { newServerStats, type ServerStats } from './server-stats.ts';
 export type { ServerStats } from './server-stats.ts';
 import type { Registry } from './handlers/types.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
+import { PendingLinks, type Admission } from '../common/cluster-auth.ts';
 
 export interface ServerOptions extends LinkOptions {
   host: string;
   port: number;
+  /** Admitted links at once (access servers, TeamTalk msg_servers); more are dropped. */
+  maxLinks: number;
   batchMax: number;
   batchWindowMs: number;
   maxInFlightBatches: number;
@@ -52,7 +55,12 @@ export class DbProxyServer {
   /** Body bytes of requests not yet done (queued, or in a running batch). */
   heldBytes = 0;
   private readonly server: net.Server;
+  /** Every open link, admitted or still in its handshake. */
   private readonly links = new Map<number, Link>();
+  /** Admitted links (their uuids), and how many. */
+  private readonly admittedLinks = new Set<number>();
+  private admitted = 0;
+  private readonly handshakes: PendingLinks;
   /** Message data: gathers while batches run, so one commit carries many messages. */
   private readonly commits: Batcher;
   /** Everything else: dispatched at once, a window only adds latency to reads. */
@@ -74,6 +82,7 @@ export class DbProxyServer {
     this.commits = new Batcher(opts, this.gate, (batch) => this.runBatch(batch));
     this.others = new Batcher({ ...opts, batchWindowMs: 0 }, this.gate, (batch) => this.runBatch(batch));
     this.answerMarginMs = Math.min(200, Math.floor(opts.failFastMs / 5));
+    this.handshakes = new PendingLinks(opts.auth);
     this.server = net.createServer((socket) => this.accept(socket));
     this.ticker = setInterval(() => this.tick(), Math.min(1000, opts.heartbeatIntervalMs));
     this.ticker.unref();
@@ -117,27 +126,49 @@ export class DbProxyServer {
   }
 
   private accept(socket: net.Socket): void {
+    const source = socket.remoteAddress ?? '';
+    const peer = `${source}:${socket.remotePort}`;
     if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    // A link in its handshake takes a place among the few allowed per source; an open server (no secret) admits at once.
+    const handshake = this.opts.auth.secret !== null;
+    if (handshake ? !this.handshakes.take(source) : this.admitted >= this.opts.maxLinks) {
+      this.stats.linksRefused++;
+      this.log.warn({ peer, links: this.admitted, handshakes: this.handshakes.size }, 'link refused: too many');
       socket.destroy();
       return;
     }
     const uuid = this.nextUuid;
     this.nextUuid = this.nextUuid >= 0xffffffff ? 1 : this.nextUuid + 1;
-    const link = new Link(
-      socket,
-      uuid,
-      this.log.child({ link: uuid, peer: `${socket.remoteAddress}:${socket.remotePort}` }),
-      this.opts,
-      (l, pdu) => this.onPdu(l, pdu),
-      (l) => {
+    const link = new Link(socket, uuid, this.log.child({ link: uuid, peer }), this.opts, {
+      onPdu: (l, pdu) => this.onPdu(l, pdu),
+      onAdmit: (l, admission) => this.admit(l, source, admission),
+      onClose: (l) => {
         this.links.delete(l.uuid);
-        this.stats.links = this.links.size;
+        if (l.admission === null) this.handshakes.release(source);
+        else if (this.admittedLinks.delete(l.uuid)) this.admitted--;
+        this.stats.links = this.admitted;
         l.log.info('link closed');
       },
-    );
+    });
     this.links.set(uuid, link);
-    this.stats.links = this.links.size;
-    link.log.info('link open');
+  }
+
+  private admit(link: Link, source: string, admission: Admission): string | null {
+    if (this.opts.auth.secret !== null) this.handshakes.release(source);
+    if (this.admitted >= this.opts.maxLinks) {
+      this.stats.linksRefused++;
+      link.log.warn({ links: this.admitted, max: this.opts.maxLinks }, 'link refused: DB_PROXY_MAX_LINKS reached');
+      return `no room: ${this.admitted} links (DB_PROXY_MAX_LINKS)`;
+    }
+    this.admittedLinks.add(link.uuid);
+    this.admitted++;
+    this.stats.links = this.admitted;
+    const who = admission.kind === 'authenticated' ? { role: admission.identity.role, name: admission.identity.name } : {};
+    link.log.info({ admission: admission.kind, ...who }, 'link open');
+    return null;
   }
 
   private onPdu(link: Link, pdu: Pdu): void {

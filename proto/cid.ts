@@ -129,6 +129,10 @@ export const Cid = {
   // ExtCmdID (IM.Ext: our extensions)
   CID_EXT_ROUTE_TO_USERS: 0x0a01,
   CID_EXT_KICK_CONN: 0x0a02,
+  CID_EXT_AUTH_HELLO: 0x0a03,
+  CID_EXT_AUTH_CHALLENGE: 0x0a04,
+  CID_EXT_AUTH_PROOF: 0x0a05,
+  CID_EXT_AUTH_RESULT: 0x0a06,
 } as const;
 
 export type CidName = keyof typeof Cid;

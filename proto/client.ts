@@ -5,6 +5,7 @@ import { commandById, decodeBody, encodeBody, Cid } from './commands.ts';
 import pino from 'pino';
 import { Correlator } from '../common/correlator.ts';
 import { PduSocket } from '../common/pdu-socket.ts';
+import { authenticateSocket, PROCESS_INSTANCE, type PeerIdentity } from '../common/cluster-auth.ts';
 import { encodePdu, type Pdu, type PduHeader } from './header.ts';
 
 export interface ClientOptions {
@@ -19,6 +20,10 @@ export interface ClientOptions {
   /** Cap on requests awaiting a response (seq numbers are 16-bit). */
   maxInFlight?: number;
   connectTimeoutMs?: number;
+  /** CLUSTER_SECRET of a db-proxy or route-server port: the link authenticates before connect() resolves. */
+  clusterSecret?: string | Buffer | null;
+  /** Who we say we are in that handshake (default: a tool). */
+  identity?: PeerIdentity;
 }
 
 /** A decoded PDU: the header plus the body decoded by its command id (null when undecodable). */
@@ -42,7 +47,7 @@ export interface Received {
 export class PduClient extends EventEmitter {
   private readonly conn: PduSocket;
   private readonly pending: Correlator<Received>;
-  private readonly opts: Required<Omit<ClientOptions, 'host' | 'port'>>;
+  private readonly opts: Required<Omit<ClientOptions, 'host' | 'port' | 'clusterSecret' | 'identity'>>;
   private heartbeat: NodeJS.Timeout | null = null;
   private closedWith: Error | null = null;
 
@@ -77,23 +82,34 @@ export class PduClient extends EventEmitter {
     }
   }
 
-  static connect(opts: ClientOptions): Promise<PduClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: opts.host ?? '127.0.0.1', port: opts.port });
+  static async connect(opts: ClientOptions): Promise<PduClient> {
+    const host = opts.host ?? '127.0.0.1';
+    const timeoutMs = opts.connectTimeoutMs ?? 5_000;
+    const started = Date.now();
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host, port: opts.port });
       const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new ImError(ErrorCode.TIMEOUT, `connect to ${opts.host ?? '127.0.0.1'}:${opts.port} timed out`));
-      }, opts.connectTimeoutMs ?? 5_000);
-      socket.once('error', (err) => {
+        s.destroy();
+        reject(new ImError(ErrorCode.TIMEOUT, `connect to ${host}:${opts.port} timed out`));
+      }, timeoutMs);
+      s.once('error', (err) => {
         clearTimeout(timer);
         reject(new ImError(ErrorCode.CONNECTION_CLOSED, `connect failed: ${err.message}`, { cause: err }));
       });
-      socket.once('connect', () => {
+      s.once('connect', () => {
         clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new PduClient(socket, opts));
+        s.removeAllListeners('error');
+        resolve(s);
       });
     });
+    if (opts.clusterSecret) {
+      const secret = typeof opts.clusterSecret === 'string' ? Buffer.from(opts.clusterSecret, 'utf8') : opts.clusterSecret;
+      const identity = opts.identity ?? { role: 'tool', name: 'pdu-client', instance: PROCESS_INSTANCE };
+      socket.on('error', () => undefined); // a reset during the handshake rejects through 'close'
+      await authenticateSocket(socket, secret, identity, Math.max(100, timeoutMs - (Date.now() - started)));
+      socket.removeAllListeners('error');
+    }
+    return new PduClient(socket, opts);
   }
 
   get inFlight(): number {

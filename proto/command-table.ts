@@ -141,6 +141,10 @@ export const COMMAND_TABLE = {
   // --- our extensions (0x0a, proto/IM.Ext.proto) ---
   [Cid.CID_EXT_ROUTE_TO_USERS]: row(X.IMRouteToUsers, null, 'access-server <-> route-server: deliver to these users'),
   [Cid.CID_EXT_KICK_CONN]: row(X.IMKickConn, null, 'access-server <-> route-server: kick one connection'),
+  [Cid.CID_EXT_AUTH_HELLO]: row(X.IMAuthHello, Cid.CID_EXT_AUTH_CHALLENGE, 'peer -> db-proxy / route-server: first frame of a link'),
+  [Cid.CID_EXT_AUTH_CHALLENGE]: row(X.IMAuthChallenge),
+  [Cid.CID_EXT_AUTH_PROOF]: row(X.IMAuthProof, Cid.CID_EXT_AUTH_RESULT),
+  [Cid.CID_EXT_AUTH_RESULT]: row(X.IMAuthResult),
 } as const satisfies Record<CidValue, CommandRow>;
 
 export type CommandTable = typeof COMMAND_TABLE;

@@ -45,6 +45,15 @@ export class FrameDecoder {
     return this.pendingBytes;
   }
 
+  /** Hands over the bytes of the incomplete frame (the caller reads the rest itself from now on). */
+  takeBuffered(): Buffer {
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.need = 0;
+    return rest;
+  }
+
   /** The error that stopped this decoder, if any. */
   get error(): ImError | null {
     return this.failed;

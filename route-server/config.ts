@@ -1,3 +1,4 @@
+import { linkAuthFromEnv, type LinkAuthPolicy } from '../common/cluster-auth.ts';
 import { intFromEnv, stringFromEnv, type Env } from '../common/config.ts';
 
 export interface RouteServerConfig {
@@ -13,6 +14,8 @@ export interface RouteServerConfig {
   maxOutboundBytes: number;
   /** Open access-server links accepted at once. */
   maxLinks: number;
+  /** Who may open a link (CLUSTER_SECRET, ROUTE_TRUSTED_PEERS). */
+  auth: LinkAuthPolicy;
   /** Idle period after which a heartbeat is sent (TeamTalk: 5 s). */
   heartbeatIntervalMs: number;
   /** Silence after which a link is dropped (TeamTalk: 30 s). */
@@ -43,6 +46,7 @@ export function loadConfig(env: Env): Readonly<RouteServerConfig> {
     maxFrameLength: intFromEnv(env, 'ROUTE_MAX_FRAME_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     maxOutboundBytes: intFromEnv(env, 'ROUTE_MAX_OUTBOUND_BYTES', 64 * 1024 * 1024, { min: 65536 }),
     maxLinks: intFromEnv(env, 'ROUTE_MAX_LINKS', 1024, { min: 1, max: 65536 }),
+    auth: linkAuthFromEnv(env, host, 'ROUTE_SERVER_HOST', 'ROUTE_TRUSTED_PEERS'),
     heartbeatIntervalMs: intFromEnv(env, 'ROUTE_HEARTBEAT_MS', 5000, { min: 20 }),
     linkTimeoutMs: intFromEnv(env, 'ROUTE_LINK_TIMEOUT_MS', 30_000, { min: 50 }),
     shutdownGraceMs: intFromEnv(env, 'ROUTE_SHUTDOWN_GRACE_MS', 1000, { min: 0, max: 60_000 }),

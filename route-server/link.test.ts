@@ -1,3 +1,5 @@
+import { authenticateSocket, PROCESS_INSTANCE } from '../common/cluster-auth.ts';
+import { TEST_CLUSTER_SECRET } from '../test/helpers/db-proxy.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -79,9 +81,9 @@ test('a peer that stops reading is dropped once its unsent bytes pass the bound'
   // A raw peer that registers user 7, then never reads again.
   const stuck = net.connect({ port: route.address.port, host: '127.0.0.1' });
   await once(stuck, 'connect');
+  await authenticateSocket(stuck, Buffer.from(TEST_CLUSTER_SECRET), { role: 'tool', name: 'stuck', instance: PROCESS_INSTANCE });
   stuck.write(encodePdu({ commandId: Cid.CID_OTHER_MSG_SERV_INFO }, encodeBody(Cid.CID_OTHER_MSG_SERV_INFO, { ip1: 'x', ip2: 'x', port: 1, maxConnCnt: 1, curConnCnt: 0, hostName: 'as-stuck' })));
   stuck.write(encodePdu({ commandId: Cid.CID_OTHER_ONLINE_USER_INFO }, encodeBody(Cid.CID_OTHER_ONLINE_USER_INFO, { userStatList: [{ userId: 7, status: 1, clientType: 1 }] })));
-  stuck.pause();
   const closed = once(stuck, 'close');
   stuck.on('error', () => undefined);
   await until(() => route.presence.isOnline(7));

@@ -1,9 +1,18 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import type { Admission } from '../common/cluster-auth.ts';
 import { PduLink, type PduLinkOptions } from '../common/pdu-link.ts';
 import type { Pdu } from '../proto/header.ts';
 
 export type LinkOptions = PduLinkOptions;
+
+export interface RouteLinkHooks {
+  /** A PDU of an admitted link. */
+  onPdu(link: RouteLink, pdu: Pdu): void;
+  /** The link was admitted: null takes it, a reason refuses it (no room). */
+  onAdmit(link: RouteLink, admission: Admission): string | null;
+  onClose(link: RouteLink): void;
+}
 
 /** One access-server link at a route-server: a PduLink that learns its server id on registration. */
 export class RouteLink extends PduLink {
@@ -15,17 +24,25 @@ export class RouteLink extends PduLink {
     readonly id: number,
     log: Logger,
     opts: LinkOptions,
-    private readonly onPdu: (link: RouteLink, pdu: Pdu) => void,
-    private readonly onClose: (link: RouteLink) => void,
+    private readonly hooks: RouteLinkHooks,
   ) {
     super(socket, log, opts);
   }
 
+  /** Milliseconds since the peer last sent a whole frame. */
+  silentFor(now = Date.now()): number {
+    return this.conn.silentFor(now);
+  }
+
+  protected override onAdmitted(admission: Admission): string | null {
+    return this.hooks.onAdmit(this, admission);
+  }
+
   protected onFrame(pdu: Pdu): void {
-    this.onPdu(this, pdu);
+    this.hooks.onPdu(this, pdu);
   }
 
   protected onClosed(): void {
-    this.onClose(this);
+    this.hooks.onClose(this);
   }
 }

@@ -48,6 +48,9 @@ export async function startRouteServer(config: Readonly<RouteServerConfig>, log:
             { name: 'route_unrouted_total', help: 'Deliveries and kicks with no server to go to.', type: 'counter', value: s.unrouted },
             { name: 'route_bad_bodies_total', help: 'PDUs whose body did not decode.', type: 'counter', value: s.badBodies },
             { name: 'route_unknown_commands_total', help: 'PDUs with a command id route-server does not serve.', type: 'counter', value: s.unknownCommands },
+            { name: 'route_links_refused_total', help: 'Links dropped for want of room (handshakes or ROUTE_MAX_LINKS).', type: 'counter', value: s.linksRefused },
+            { name: 'route_registrations_refused_total', help: 'Registrations refused: a live server id, or not the authenticated one.', type: 'counter', value: s.registrationsRefused },
+            { name: 'route_unregistered_reports_total', help: 'Presence reports from links that had not registered (ignored).', type: 'counter', value: s.unregisteredReports },
             ...processMetrics('route'),
           ];
         },

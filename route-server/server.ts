@@ -7,6 +7,7 @@ import { RouteLink, type LinkOptions } from './link.ts';
 import { HeldDeliveries } from './held.ts';
 import { PresenceTable } from './presence.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
+import { PendingLinks, type Admission } from '../common/cluster-auth.ts';
 
 export interface LinkServerOptions extends LinkOptions {
   host: string;
@@ -31,10 +32,14 @@ const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint
  */
 export class RouteServer implements RouteContext {
   readonly presence = new PresenceTable();
-  readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0 };
+  readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0, linksRefused: 0, registrationsRefused: 0, unregisteredReports: 0 };
   private readonly server: net.Server;
+  /** Every open link, admitted or still in its handshake. */
   private readonly links = new Map<number, RouteLink>();
+  private readonly admittedLinks = new Set<number>();
+  private readonly handshakes: PendingLinks;
   readonly held: HeldDeliveries;
+  readonly takeoverSilenceMs: number;
   private readonly ticker: NodeJS.Timeout;
   private nextId = 1;
   private closing: Promise<void> | null = null;
@@ -45,6 +50,9 @@ export class RouteServer implements RouteContext {
     private readonly log: Logger,
   ) {
     this.held = new HeldDeliveries({ windowMs: opts.warmupHoldMs ?? 3000, maxCount: 50_000, maxBytes: 32 * 1024 * 1024, retryEveryMs: 50 });
+    this.handshakes = new PendingLinks(opts.auth);
+    // A live peer heartbeats every heartbeat interval at the latest.
+    this.takeoverSilenceMs = 2 * opts.heartbeatIntervalMs;
     this.server = net.createServer((socket) => this.accept(socket));
     const period = Math.max(10, Math.min(1000, opts.heartbeatIntervalMs >> 1, opts.linkTimeoutMs >> 2));
     this.ticker = setInterval(() => this.tick(), period);
@@ -97,29 +105,45 @@ export class RouteServer implements RouteContext {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.closing || this.links.size >= this.opts.maxLinks) {
-      this.log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, links: this.links.size }, 'link refused');
+    const source = socket.remoteAddress ?? '';
+    const peer = `${source}:${socket.remotePort}`;
+    // A link in its handshake takes a place among the few allowed per source; an open server (no secret) admits at once.
+    const handshake = this.opts.auth.secret !== null;
+    if (this.closing || (handshake ? !this.handshakes.take(source) : this.admittedLinks.size >= this.opts.maxLinks)) {
+      this.stats.linksRefused++;
+      this.log.warn({ peer, links: this.admittedLinks.size, handshakes: this.handshakes.size }, 'link refused');
       socket.destroy();
       return;
     }
     const id = this.nextId;
     this.nextId = this.nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextId + 1;
-    const link = new RouteLink(
-      socket,
-      id,
-      this.log.child({ link: id, peer: `${socket.remoteAddress}:${socket.remotePort}` }),
-      this.opts,
-      (l, pdu) => this.onPdu(l, pdu),
-      (l) => this.onLinkClosed(l),
-    );
+    const link = new RouteLink(socket, id, this.log.child({ link: id, peer }), this.opts, {
+      onPdu: (l, pdu) => this.onPdu(l, pdu),
+      onAdmit: (l, admission) => this.admit(l, source, admission),
+      onClose: (l) => this.onLinkClosed(l, source),
+    });
     this.links.set(id, link);
-    this.stats.links = this.links.size;
-    link.log.info('link open');
   }
 
-  private onLinkClosed(link: RouteLink): void {
+  private admit(link: RouteLink, source: string, admission: Admission): string | null {
+    if (this.opts.auth.secret !== null) this.handshakes.release(source);
+    if (this.admittedLinks.size >= this.opts.maxLinks) {
+      this.stats.linksRefused++;
+      link.log.warn({ links: this.admittedLinks.size, max: this.opts.maxLinks }, 'link refused: ROUTE_MAX_LINKS reached');
+      return `no room: ${this.admittedLinks.size} links (ROUTE_MAX_LINKS)`;
+    }
+    this.admittedLinks.add(link.id);
+    this.stats.links = this.admittedLinks.size;
+    const who = admission.kind === 'authenticated' ? { role: admission.identity.role, name: admission.identity.name } : {};
+    link.log.info({ admission: admission.kind, ...who }, 'link open');
+    return null;
+  }
+
+  private onLinkClosed(link: RouteLink, source: string): void {
     this.links.delete(link.id);
-    this.stats.links = this.links.size;
+    if (link.admission === null) this.handshakes.release(source);
+    if (!this.admittedLinks.delete(link.id)) return;
+    this.stats.links = this.admittedLinks.size;
     const users = this.presence.removeLink(link.id);
     link.log.info({ serverId: link.serverId, users }, 'link closed; its users are gone');
   }

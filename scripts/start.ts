@@ -5,14 +5,20 @@
  * process as a child — db-proxy, one route-server, two access servers (ids
  * a and b, ports ACCESS_PORT and ACCESS_PORT + 1) — waits until each
  * listens, and prints what runs where and how to chat with the terminal
- * client. Ctrl-C stops everything.
+ * client. Ctrl-C stops everything. Links between the processes authenticate
+ * with CLUSTER_SECRET: the one in the environment, else a new random one
+ * (written to .stack/cluster-secret, readable by this user only, for tools
+ * that talk to db-proxy or the route-server directly).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { clusterSecretFromEnv } from '../common/cluster-auth.ts';
 import { intFromEnv } from '../common/config.ts';
 import { migrate } from '../schema/migrate.ts';
-import { DEFAULT_STACK_DIR, REPO_ROOT, resolveStorage } from './stack.ts';
+import { DEFAULT_STACK_DIR, REPO_ROOT, resolveStorage, STACK_ROOT } from './stack.ts';
 
 interface Proc {
   name: string;
@@ -80,7 +86,7 @@ try {
   console.log(`[start] schema: database ${result.database}, ${result.applied.length} migration(s) applied, ${shards} shards`);
   console.log(`[start] MySQL ${storage.started.mysql ? '(embedded)' : '(MYSQL_URL)'}: ${redact(mysqlUrl)}`);
   console.log(`[start] Redis ${storage.started.redis ? '(embedded)' : '(REDIS_URL)'}: ${redact(storage.redisUrl)}`);
-  const common = { MYSQL_URL: mysqlUrl, REDIS_URL: storage.redisUrl, SHARDS: String(shards) };
+  const common = { MYSQL_URL: mysqlUrl, REDIS_URL: storage.redisUrl, SHARDS: String(shards), CLUSTER_SECRET: clusterSecret() };
   const ready: Promise<void>[] = [];
   for (const p of processes(common)) {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, p.script)], {
@@ -103,6 +109,21 @@ try {
 } catch (err) {
   console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
   await stop(1);
+}
+
+/** CLUSTER_SECRET from the environment, else a new one, written where local tools find it. */
+function clusterSecret(): string {
+  if (clusterSecretFromEnv(process.env)) {
+    console.log('[start] links authenticate with CLUSTER_SECRET from the environment');
+    return process.env.CLUSTER_SECRET!.trim();
+  }
+  const secret = randomBytes(32).toString('base64url');
+  mkdirSync(STACK_ROOT, { recursive: true });
+  const file = join(STACK_ROOT, 'cluster-secret');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  console.log(`[start] links authenticate with a new CLUSTER_SECRET (in ${file})`);
+  return secret;
 }
 
 /** The processes of the cluster, with their own settings. */

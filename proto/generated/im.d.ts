@@ -4341,7 +4341,11 @@ export namespace IM {
         /** ExtCmdID enum. */
         enum ExtCmdID {
             CID_EXT_ROUTE_TO_USERS = 2561,
-            CID_EXT_KICK_CONN = 2562
+            CID_EXT_KICK_CONN = 2562,
+            CID_EXT_AUTH_HELLO = 2563,
+            CID_EXT_AUTH_CHALLENGE = 2564,
+            CID_EXT_AUTH_PROOF = 2565,
+            CID_EXT_AUTH_RESULT = 2566
         }
 
         /** Properties of a IMRouteToUsers. */
@@ -4574,6 +4578,438 @@ export namespace IM {
 
             /**
              * Gets the default type url for IMKickConn
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** AuthResultCode enum. */
+        enum AuthResultCode {
+            AUTH_OK = 0,
+            AUTH_REFUSED = 1,
+            AUTH_NOT_CONFIGURED = 2,
+            AUTH_DUPLICATE = 3
+        }
+
+        /** Properties of a IMAuthHello. */
+        interface IIMAuthHello {
+
+            /** IMAuthHello version */
+            version: number;
+
+            /** IMAuthHello clientNonce */
+            clientNonce: Uint8Array;
+
+            /** IMAuthHello role */
+            role: string;
+
+            /** IMAuthHello name */
+            name: string;
+
+            /** IMAuthHello instance */
+            instance: Uint8Array;
+        }
+
+        /** Represents a IMAuthHello. */
+        class IMAuthHello implements IIMAuthHello {
+
+            /**
+             * Constructs a new IMAuthHello.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMAuthHello);
+
+            /** IMAuthHello version. */
+            public version: number;
+
+            /** IMAuthHello clientNonce. */
+            public clientNonce: Uint8Array;
+
+            /** IMAuthHello role. */
+            public role: string;
+
+            /** IMAuthHello name. */
+            public name: string;
+
+            /** IMAuthHello instance. */
+            public instance: Uint8Array;
+
+            /**
+             * Creates a new IMAuthHello instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMAuthHello instance
+             */
+            public static create(properties?: IM.Ext.IIMAuthHello): IM.Ext.IMAuthHello;
+
+            /**
+             * Encodes the specified IMAuthHello message. Does not implicitly {@link IM.Ext.IMAuthHello.verify|verify} messages.
+             * @param message IMAuthHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMAuthHello, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMAuthHello message, length delimited. Does not implicitly {@link IM.Ext.IMAuthHello.verify|verify} messages.
+             * @param message IMAuthHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMAuthHello, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMAuthHello message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMAuthHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMAuthHello;
+
+            /**
+             * Decodes a IMAuthHello message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMAuthHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMAuthHello;
+
+            /**
+             * Verifies a IMAuthHello message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMAuthHello message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMAuthHello
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMAuthHello;
+
+            /**
+             * Creates a plain object from a IMAuthHello message. Also converts values to other types if specified.
+             * @param message IMAuthHello
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMAuthHello, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMAuthHello to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMAuthHello
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMAuthChallenge. */
+        interface IIMAuthChallenge {
+
+            /** IMAuthChallenge serverNonce */
+            serverNonce: Uint8Array;
+
+            /** IMAuthChallenge serverProof */
+            serverProof: Uint8Array;
+        }
+
+        /** Represents a IMAuthChallenge. */
+        class IMAuthChallenge implements IIMAuthChallenge {
+
+            /**
+             * Constructs a new IMAuthChallenge.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMAuthChallenge);
+
+            /** IMAuthChallenge serverNonce. */
+            public serverNonce: Uint8Array;
+
+            /** IMAuthChallenge serverProof. */
+            public serverProof: Uint8Array;
+
+            /**
+             * Creates a new IMAuthChallenge instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMAuthChallenge instance
+             */
+            public static create(properties?: IM.Ext.IIMAuthChallenge): IM.Ext.IMAuthChallenge;
+
+            /**
+             * Encodes the specified IMAuthChallenge message. Does not implicitly {@link IM.Ext.IMAuthChallenge.verify|verify} messages.
+             * @param message IMAuthChallenge message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMAuthChallenge, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMAuthChallenge message, length delimited. Does not implicitly {@link IM.Ext.IMAuthChallenge.verify|verify} messages.
+             * @param message IMAuthChallenge message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMAuthChallenge, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMAuthChallenge message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMAuthChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMAuthChallenge;
+
+            /**
+             * Decodes a IMAuthChallenge message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMAuthChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMAuthChallenge;
+
+            /**
+             * Verifies a IMAuthChallenge message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMAuthChallenge message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMAuthChallenge
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMAuthChallenge;
+
+            /**
+             * Creates a plain object from a IMAuthChallenge message. Also converts values to other types if specified.
+             * @param message IMAuthChallenge
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMAuthChallenge, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMAuthChallenge to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMAuthChallenge
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMAuthProof. */
+        interface IIMAuthProof {
+
+            /** IMAuthProof clientProof */
+            clientProof: Uint8Array;
+        }
+
+        /** Represents a IMAuthProof. */
+        class IMAuthProof implements IIMAuthProof {
+
+            /**
+             * Constructs a new IMAuthProof.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMAuthProof);
+
+            /** IMAuthProof clientProof. */
+            public clientProof: Uint8Array;
+
+            /**
+             * Creates a new IMAuthProof instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMAuthProof instance
+             */
+            public static create(properties?: IM.Ext.IIMAuthProof): IM.Ext.IMAuthProof;
+
+            /**
+             * Encodes the specified IMAuthProof message. Does not implicitly {@link IM.Ext.IMAuthProof.verify|verify} messages.
+             * @param message IMAuthProof message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMAuthProof, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMAuthProof message, length delimited. Does not implicitly {@link IM.Ext.IMAuthProof.verify|verify} messages.
+             * @param message IMAuthProof message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMAuthProof, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMAuthProof message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMAuthProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMAuthProof;
+
+            /**
+             * Decodes a IMAuthProof message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMAuthProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMAuthProof;
+
+            /**
+             * Verifies a IMAuthProof message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMAuthProof message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMAuthProof
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMAuthProof;
+
+            /**
+             * Creates a plain object from a IMAuthProof message. Also converts values to other types if specified.
+             * @param message IMAuthProof
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMAuthProof, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMAuthProof to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMAuthProof
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMAuthResult. */
+        interface IIMAuthResult {
+
+            /** IMAuthResult resultCode */
+            resultCode: IM.Ext.AuthResultCode;
+
+            /** IMAuthResult resultString */
+            resultString?: (string|null);
+        }
+
+        /** Represents a IMAuthResult. */
+        class IMAuthResult implements IIMAuthResult {
+
+            /**
+             * Constructs a new IMAuthResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMAuthResult);
+
+            /** IMAuthResult resultCode. */
+            public resultCode: IM.Ext.AuthResultCode;
+
+            /** IMAuthResult resultString. */
+            public resultString: string;
+
+            /**
+             * Creates a new IMAuthResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMAuthResult instance
+             */
+            public static create(properties?: IM.Ext.IIMAuthResult): IM.Ext.IMAuthResult;
+
+            /**
+             * Encodes the specified IMAuthResult message. Does not implicitly {@link IM.Ext.IMAuthResult.verify|verify} messages.
+             * @param message IMAuthResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMAuthResult, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMAuthResult message, length delimited. Does not implicitly {@link IM.Ext.IMAuthResult.verify|verify} messages.
+             * @param message IMAuthResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMAuthResult, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMAuthResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMAuthResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMAuthResult;
+
+            /**
+             * Decodes a IMAuthResult message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMAuthResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMAuthResult;
+
+            /**
+             * Verifies a IMAuthResult message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMAuthResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMAuthResult
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMAuthResult;
+
+            /**
+             * Creates a plain object from a IMAuthResult message. Also converts values to other types if specified.
+             * @param message IMAuthResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMAuthResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMAuthResult to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMAuthResult
              * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns The default type url
              */

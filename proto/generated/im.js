@@ -12320,11 +12320,19 @@ export const IM = $root.IM = (() => {
          * @enum {number}
          * @property {number} CID_EXT_ROUTE_TO_USERS=2561 CID_EXT_ROUTE_TO_USERS value
          * @property {number} CID_EXT_KICK_CONN=2562 CID_EXT_KICK_CONN value
+         * @property {number} CID_EXT_AUTH_HELLO=2563 CID_EXT_AUTH_HELLO value
+         * @property {number} CID_EXT_AUTH_CHALLENGE=2564 CID_EXT_AUTH_CHALLENGE value
+         * @property {number} CID_EXT_AUTH_PROOF=2565 CID_EXT_AUTH_PROOF value
+         * @property {number} CID_EXT_AUTH_RESULT=2566 CID_EXT_AUTH_RESULT value
          */
         Ext.ExtCmdID = (function() {
             const valuesById = {}, values = Object.create(valuesById);
             values[valuesById[2561] = "CID_EXT_ROUTE_TO_USERS"] = 2561;
             values[valuesById[2562] = "CID_EXT_KICK_CONN"] = 2562;
+            values[valuesById[2563] = "CID_EXT_AUTH_HELLO"] = 2563;
+            values[valuesById[2564] = "CID_EXT_AUTH_CHALLENGE"] = 2564;
+            values[valuesById[2565] = "CID_EXT_AUTH_PROOF"] = 2565;
+            values[valuesById[2566] = "CID_EXT_AUTH_RESULT"] = 2566;
             return values;
         })();
 
@@ -13010,6 +13018,1207 @@ export const IM = $root.IM = (() => {
             };
 
             return IMKickConn;
+        })();
+
+        /**
+         * AuthResultCode enum.
+         * @name IM.Ext.AuthResultCode
+         * @enum {number}
+         * @property {number} AUTH_OK=0 AUTH_OK value
+         * @property {number} AUTH_REFUSED=1 AUTH_REFUSED value
+         * @property {number} AUTH_NOT_CONFIGURED=2 AUTH_NOT_CONFIGURED value
+         * @property {number} AUTH_DUPLICATE=3 AUTH_DUPLICATE value
+         */
+        Ext.AuthResultCode = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "AUTH_OK"] = 0;
+            values[valuesById[1] = "AUTH_REFUSED"] = 1;
+            values[valuesById[2] = "AUTH_NOT_CONFIGURED"] = 2;
+            values[valuesById[3] = "AUTH_DUPLICATE"] = 3;
+            return values;
+        })();
+
+        Ext.IMAuthHello = (function() {
+
+            /**
+             * Properties of a IMAuthHello.
+             * @memberof IM.Ext
+             * @interface IIMAuthHello
+             * @property {number} version IMAuthHello version
+             * @property {Uint8Array} clientNonce IMAuthHello clientNonce
+             * @property {string} role IMAuthHello role
+             * @property {string} name IMAuthHello name
+             * @property {Uint8Array} instance IMAuthHello instance
+             */
+
+            /**
+             * Constructs a new IMAuthHello.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMAuthHello.
+             * @implements IIMAuthHello
+             * @constructor
+             * @param {IM.Ext.IIMAuthHello=} [properties] Properties to set
+             */
+            function IMAuthHello(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMAuthHello version.
+             * @member {number} version
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             */
+            IMAuthHello.prototype.version = 0;
+
+            /**
+             * IMAuthHello clientNonce.
+             * @member {Uint8Array} clientNonce
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             */
+            IMAuthHello.prototype.clientNonce = $util.newBuffer([]);
+
+            /**
+             * IMAuthHello role.
+             * @member {string} role
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             */
+            IMAuthHello.prototype.role = "";
+
+            /**
+             * IMAuthHello name.
+             * @member {string} name
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             */
+            IMAuthHello.prototype.name = "";
+
+            /**
+             * IMAuthHello instance.
+             * @member {Uint8Array} instance
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             */
+            IMAuthHello.prototype.instance = $util.newBuffer([]);
+
+            /**
+             * Creates a new IMAuthHello instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {IM.Ext.IIMAuthHello=} [properties] Properties to set
+             * @returns {IM.Ext.IMAuthHello} IMAuthHello instance
+             */
+            IMAuthHello.create = function create(properties) {
+                return new IMAuthHello(properties);
+            };
+
+            /**
+             * Encodes the specified IMAuthHello message. Does not implicitly {@link IM.Ext.IMAuthHello.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {IM.Ext.IIMAuthHello} message IMAuthHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthHello.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.version);
+                writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.clientNonce);
+                writer.uint32(/* id 3, wireType 2 =*/26).string(message.role);
+                writer.uint32(/* id 4, wireType 2 =*/34).string(message.name);
+                writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.instance);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMAuthHello message, length delimited. Does not implicitly {@link IM.Ext.IMAuthHello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {IM.Ext.IIMAuthHello} message IMAuthHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthHello.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMAuthHello message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMAuthHello} IMAuthHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthHello.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMAuthHello();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.version = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.clientNonce = reader.bytes();
+                            break;
+                        }
+                    case 3: {
+                            message.role = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.instance = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "version"))
+                    throw $util.ProtocolError("missing required 'version'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "clientNonce"))
+                    throw $util.ProtocolError("missing required 'clientNonce'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "role"))
+                    throw $util.ProtocolError("missing required 'role'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "name"))
+                    throw $util.ProtocolError("missing required 'name'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "instance"))
+                    throw $util.ProtocolError("missing required 'instance'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMAuthHello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMAuthHello} IMAuthHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthHello.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMAuthHello message.
+             * @function verify
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMAuthHello.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (!$util.isInteger(message.version))
+                    return "version: integer expected";
+                if (!(message.clientNonce && typeof message.clientNonce.length === "number" || $util.isString(message.clientNonce)))
+                    return "clientNonce: buffer expected";
+                if (!$util.isString(message.role))
+                    return "role: string expected";
+                if (!$util.isString(message.name))
+                    return "name: string expected";
+                if (!(message.instance && typeof message.instance.length === "number" || $util.isString(message.instance)))
+                    return "instance: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMAuthHello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMAuthHello} IMAuthHello
+             */
+            IMAuthHello.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMAuthHello)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMAuthHello: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMAuthHello();
+                if (object.version != null)
+                    message.version = object.version >>> 0;
+                if (object.clientNonce != null)
+                    if (typeof object.clientNonce === "string")
+                        $util.base64.decode(object.clientNonce, message.clientNonce = $util.newBuffer($util.base64.length(object.clientNonce)), 0);
+                    else if (object.clientNonce.length >= 0)
+                        message.clientNonce = object.clientNonce;
+                if (object.role != null)
+                    message.role = String(object.role);
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.instance != null)
+                    if (typeof object.instance === "string")
+                        $util.base64.decode(object.instance, message.instance = $util.newBuffer($util.base64.length(object.instance)), 0);
+                    else if (object.instance.length >= 0)
+                        message.instance = object.instance;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMAuthHello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {IM.Ext.IMAuthHello} message IMAuthHello
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMAuthHello.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.version = 0;
+                    if (options.bytes === String)
+                        object.clientNonce = "";
+                    else {
+                        object.clientNonce = [];
+                        if (options.bytes !== Array)
+                            object.clientNonce = $util.newBuffer(object.clientNonce);
+                    }
+                    object.role = "";
+                    object.name = "";
+                    if (options.bytes === String)
+                        object.instance = "";
+                    else {
+                        object.instance = [];
+                        if (options.bytes !== Array)
+                            object.instance = $util.newBuffer(object.instance);
+                    }
+                }
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    object.version = message.version;
+                if (message.clientNonce != null && Object.hasOwnProperty.call(message, "clientNonce"))
+                    object.clientNonce = options.bytes === String ? $util.base64.encode(message.clientNonce, 0, message.clientNonce.length) : options.bytes === Array ? Array.prototype.slice.call(message.clientNonce) : message.clientNonce;
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    object.role = message.role;
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.instance != null && Object.hasOwnProperty.call(message, "instance"))
+                    object.instance = options.bytes === String ? $util.base64.encode(message.instance, 0, message.instance.length) : options.bytes === Array ? Array.prototype.slice.call(message.instance) : message.instance;
+                return object;
+            };
+
+            /**
+             * Converts this IMAuthHello to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMAuthHello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMAuthHello.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMAuthHello
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMAuthHello
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMAuthHello.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMAuthHello";
+            };
+
+            return IMAuthHello;
+        })();
+
+        Ext.IMAuthChallenge = (function() {
+
+            /**
+             * Properties of a IMAuthChallenge.
+             * @memberof IM.Ext
+             * @interface IIMAuthChallenge
+             * @property {Uint8Array} serverNonce IMAuthChallenge serverNonce
+             * @property {Uint8Array} serverProof IMAuthChallenge serverProof
+             */
+
+            /**
+             * Constructs a new IMAuthChallenge.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMAuthChallenge.
+             * @implements IIMAuthChallenge
+             * @constructor
+             * @param {IM.Ext.IIMAuthChallenge=} [properties] Properties to set
+             */
+            function IMAuthChallenge(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMAuthChallenge serverNonce.
+             * @member {Uint8Array} serverNonce
+             * @memberof IM.Ext.IMAuthChallenge
+             * @instance
+             */
+            IMAuthChallenge.prototype.serverNonce = $util.newBuffer([]);
+
+            /**
+             * IMAuthChallenge serverProof.
+             * @member {Uint8Array} serverProof
+             * @memberof IM.Ext.IMAuthChallenge
+             * @instance
+             */
+            IMAuthChallenge.prototype.serverProof = $util.newBuffer([]);
+
+            /**
+             * Creates a new IMAuthChallenge instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {IM.Ext.IIMAuthChallenge=} [properties] Properties to set
+             * @returns {IM.Ext.IMAuthChallenge} IMAuthChallenge instance
+             */
+            IMAuthChallenge.create = function create(properties) {
+                return new IMAuthChallenge(properties);
+            };
+
+            /**
+             * Encodes the specified IMAuthChallenge message. Does not implicitly {@link IM.Ext.IMAuthChallenge.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {IM.Ext.IIMAuthChallenge} message IMAuthChallenge message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthChallenge.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.serverNonce);
+                writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.serverProof);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMAuthChallenge message, length delimited. Does not implicitly {@link IM.Ext.IMAuthChallenge.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {IM.Ext.IIMAuthChallenge} message IMAuthChallenge message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthChallenge.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMAuthChallenge message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMAuthChallenge} IMAuthChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthChallenge.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMAuthChallenge();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.serverNonce = reader.bytes();
+                            break;
+                        }
+                    case 2: {
+                            message.serverProof = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "serverNonce"))
+                    throw $util.ProtocolError("missing required 'serverNonce'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "serverProof"))
+                    throw $util.ProtocolError("missing required 'serverProof'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMAuthChallenge message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMAuthChallenge} IMAuthChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthChallenge.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMAuthChallenge message.
+             * @function verify
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMAuthChallenge.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (!(message.serverNonce && typeof message.serverNonce.length === "number" || $util.isString(message.serverNonce)))
+                    return "serverNonce: buffer expected";
+                if (!(message.serverProof && typeof message.serverProof.length === "number" || $util.isString(message.serverProof)))
+                    return "serverProof: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMAuthChallenge message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMAuthChallenge} IMAuthChallenge
+             */
+            IMAuthChallenge.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMAuthChallenge)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMAuthChallenge: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMAuthChallenge();
+                if (object.serverNonce != null)
+                    if (typeof object.serverNonce === "string")
+                        $util.base64.decode(object.serverNonce, message.serverNonce = $util.newBuffer($util.base64.length(object.serverNonce)), 0);
+                    else if (object.serverNonce.length >= 0)
+                        message.serverNonce = object.serverNonce;
+                if (object.serverProof != null)
+                    if (typeof object.serverProof === "string")
+                        $util.base64.decode(object.serverProof, message.serverProof = $util.newBuffer($util.base64.length(object.serverProof)), 0);
+                    else if (object.serverProof.length >= 0)
+                        message.serverProof = object.serverProof;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMAuthChallenge message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {IM.Ext.IMAuthChallenge} message IMAuthChallenge
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMAuthChallenge.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === String)
+                        object.serverNonce = "";
+                    else {
+                        object.serverNonce = [];
+                        if (options.bytes !== Array)
+                            object.serverNonce = $util.newBuffer(object.serverNonce);
+                    }
+                    if (options.bytes === String)
+                        object.serverProof = "";
+                    else {
+                        object.serverProof = [];
+                        if (options.bytes !== Array)
+                            object.serverProof = $util.newBuffer(object.serverProof);
+                    }
+                }
+                if (message.serverNonce != null && Object.hasOwnProperty.call(message, "serverNonce"))
+                    object.serverNonce = options.bytes === String ? $util.base64.encode(message.serverNonce, 0, message.serverNonce.length) : options.bytes === Array ? Array.prototype.slice.call(message.serverNonce) : message.serverNonce;
+                if (message.serverProof != null && Object.hasOwnProperty.call(message, "serverProof"))
+                    object.serverProof = options.bytes === String ? $util.base64.encode(message.serverProof, 0, message.serverProof.length) : options.bytes === Array ? Array.prototype.slice.call(message.serverProof) : message.serverProof;
+                return object;
+            };
+
+            /**
+             * Converts this IMAuthChallenge to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMAuthChallenge
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMAuthChallenge.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMAuthChallenge
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMAuthChallenge
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMAuthChallenge.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMAuthChallenge";
+            };
+
+            return IMAuthChallenge;
+        })();
+
+        Ext.IMAuthProof = (function() {
+
+            /**
+             * Properties of a IMAuthProof.
+             * @memberof IM.Ext
+             * @interface IIMAuthProof
+             * @property {Uint8Array} clientProof IMAuthProof clientProof
+             */
+
+            /**
+             * Constructs a new IMAuthProof.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMAuthProof.
+             * @implements IIMAuthProof
+             * @constructor
+             * @param {IM.Ext.IIMAuthProof=} [properties] Properties to set
+             */
+            function IMAuthProof(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMAuthProof clientProof.
+             * @member {Uint8Array} clientProof
+             * @memberof IM.Ext.IMAuthProof
+             * @instance
+             */
+            IMAuthProof.prototype.clientProof = $util.newBuffer([]);
+
+            /**
+             * Creates a new IMAuthProof instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {IM.Ext.IIMAuthProof=} [properties] Properties to set
+             * @returns {IM.Ext.IMAuthProof} IMAuthProof instance
+             */
+            IMAuthProof.create = function create(properties) {
+                return new IMAuthProof(properties);
+            };
+
+            /**
+             * Encodes the specified IMAuthProof message. Does not implicitly {@link IM.Ext.IMAuthProof.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {IM.Ext.IIMAuthProof} message IMAuthProof message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthProof.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.clientProof);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMAuthProof message, length delimited. Does not implicitly {@link IM.Ext.IMAuthProof.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {IM.Ext.IIMAuthProof} message IMAuthProof message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthProof.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMAuthProof message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMAuthProof} IMAuthProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthProof.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMAuthProof();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.clientProof = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "clientProof"))
+                    throw $util.ProtocolError("missing required 'clientProof'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMAuthProof message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMAuthProof} IMAuthProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthProof.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMAuthProof message.
+             * @function verify
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMAuthProof.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (!(message.clientProof && typeof message.clientProof.length === "number" || $util.isString(message.clientProof)))
+                    return "clientProof: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMAuthProof message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMAuthProof} IMAuthProof
+             */
+            IMAuthProof.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMAuthProof)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMAuthProof: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMAuthProof();
+                if (object.clientProof != null)
+                    if (typeof object.clientProof === "string")
+                        $util.base64.decode(object.clientProof, message.clientProof = $util.newBuffer($util.base64.length(object.clientProof)), 0);
+                    else if (object.clientProof.length >= 0)
+                        message.clientProof = object.clientProof;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMAuthProof message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {IM.Ext.IMAuthProof} message IMAuthProof
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMAuthProof.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    if (options.bytes === String)
+                        object.clientProof = "";
+                    else {
+                        object.clientProof = [];
+                        if (options.bytes !== Array)
+                            object.clientProof = $util.newBuffer(object.clientProof);
+                    }
+                if (message.clientProof != null && Object.hasOwnProperty.call(message, "clientProof"))
+                    object.clientProof = options.bytes === String ? $util.base64.encode(message.clientProof, 0, message.clientProof.length) : options.bytes === Array ? Array.prototype.slice.call(message.clientProof) : message.clientProof;
+                return object;
+            };
+
+            /**
+             * Converts this IMAuthProof to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMAuthProof
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMAuthProof.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMAuthProof
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMAuthProof
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMAuthProof.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMAuthProof";
+            };
+
+            return IMAuthProof;
+        })();
+
+        Ext.IMAuthResult = (function() {
+
+            /**
+             * Properties of a IMAuthResult.
+             * @memberof IM.Ext
+             * @interface IIMAuthResult
+             * @property {IM.Ext.AuthResultCode} resultCode IMAuthResult resultCode
+             * @property {string|null} [resultString] IMAuthResult resultString
+             */
+
+            /**
+             * Constructs a new IMAuthResult.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMAuthResult.
+             * @implements IIMAuthResult
+             * @constructor
+             * @param {IM.Ext.IIMAuthResult=} [properties] Properties to set
+             */
+            function IMAuthResult(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMAuthResult resultCode.
+             * @member {IM.Ext.AuthResultCode} resultCode
+             * @memberof IM.Ext.IMAuthResult
+             * @instance
+             */
+            IMAuthResult.prototype.resultCode = 0;
+
+            /**
+             * IMAuthResult resultString.
+             * @member {string} resultString
+             * @memberof IM.Ext.IMAuthResult
+             * @instance
+             */
+            IMAuthResult.prototype.resultString = "";
+
+            /**
+             * Creates a new IMAuthResult instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {IM.Ext.IIMAuthResult=} [properties] Properties to set
+             * @returns {IM.Ext.IMAuthResult} IMAuthResult instance
+             */
+            IMAuthResult.create = function create(properties) {
+                return new IMAuthResult(properties);
+            };
+
+            /**
+             * Encodes the specified IMAuthResult message. Does not implicitly {@link IM.Ext.IMAuthResult.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {IM.Ext.IIMAuthResult} message IMAuthResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthResult.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 0 =*/8).int32(message.resultCode);
+                if (message.resultString != null && Object.hasOwnProperty.call(message, "resultString"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.resultString);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMAuthResult message, length delimited. Does not implicitly {@link IM.Ext.IMAuthResult.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {IM.Ext.IIMAuthResult} message IMAuthResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMAuthResult.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMAuthResult message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMAuthResult} IMAuthResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthResult.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMAuthResult();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.resultCode = reader.int32();
+                            break;
+                        }
+                    case 2: {
+                            message.resultString = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "resultCode"))
+                    throw $util.ProtocolError("missing required 'resultCode'", { instance: message });
+                return message;
+            };
+
+            /**
+             * Decodes a IMAuthResult message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMAuthResult} IMAuthResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMAuthResult.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMAuthResult message.
+             * @function verify
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMAuthResult.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                switch (message.resultCode) {
+                default:
+                    return "resultCode: enum value expected";
+                case 0:
+                case 1:
+                case 2:
+                case 3:
+                    break;
+                }
+                if (message.resultString != null && Object.hasOwnProperty.call(message, "resultString"))
+                    if (!$util.isString(message.resultString))
+                        return "resultString: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a IMAuthResult message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMAuthResult} IMAuthResult
+             */
+            IMAuthResult.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMAuthResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMAuthResult: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMAuthResult();
+                switch (object.resultCode) {
+                default:
+                    if (typeof object.resultCode === "number") {
+                        message.resultCode = object.resultCode;
+                        break;
+                    }
+                    break;
+                case "AUTH_OK":
+                case 0:
+                    message.resultCode = 0;
+                    break;
+                case "AUTH_REFUSED":
+                case 1:
+                    message.resultCode = 1;
+                    break;
+                case "AUTH_NOT_CONFIGURED":
+                case 2:
+                    message.resultCode = 2;
+                    break;
+                case "AUTH_DUPLICATE":
+                case 3:
+                    message.resultCode = 3;
+                    break;
+                }
+                if (object.resultString != null)
+                    message.resultString = String(object.resultString);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMAuthResult message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {IM.Ext.IMAuthResult} message IMAuthResult
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMAuthResult.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.resultCode = options.enums === String ? "AUTH_OK" : 0;
+                    object.resultString = "";
+                }
+                if (message.resultCode != null && Object.hasOwnProperty.call(message, "resultCode"))
+                    object.resultCode = options.enums === String ? $root.IM.Ext.AuthResultCode[message.resultCode] === undefined ? message.resultCode : $root.IM.Ext.AuthResultCode[message.resultCode] : message.resultCode;
+                if (message.resultString != null && Object.hasOwnProperty.call(message, "resultString"))
+                    object.resultString = message.resultString;
+                return object;
+            };
+
+            /**
+             * Converts this IMAuthResult to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMAuthResult
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMAuthResult.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMAuthResult
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMAuthResult
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMAuthResult.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMAuthResult";
+            };
+
+            return IMAuthResult;
         })();
 
         return Ext;

@@ -5,19 +5,46 @@
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { encodePdu } from '../../proto/header.ts';
-import { decodeOrNull, type Handler } from './types.ts';
+import { AuthResult, refusalPdu } from '../../common/cluster-auth.ts';
+import type { RouteLink } from '../link.ts';
+import { ACCESS_ROLE, decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
 const USER_STATUS_ONLINE = 1;
 const USER_STATUS_OFFLINE = 2;
 const USER_CNT_INC = 1;
 const USER_CNT_DEC = 2;
 
+/**
+ * Registration. A link authenticated as an access server registers only the
+ * server id it authenticated with. A server id held by another live link is
+ * taken over only by a reconnect of the same process (same instance), or when
+ * that link has been silent for longer than a live peer ever is; otherwise
+ * the new registration is refused and its link closed: two processes never
+ * share one id silently.
+ */
 export const onMsgServInfo: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_OTHER_MSG_SERV_INFO, pdu);
   if (!m) return;
   if (m.hostName === '') {
     from.log.warn('server info without a server id (host_name); ignored');
     return;
+  }
+  const mine = from.admission;
+  if (mine?.kind === 'authenticated' && mine.identity.role === ACCESS_ROLE && mine.identity.name !== m.hostName) {
+    refuseRegistration(ctx, from, `registers as ${m.hostName} but authenticated as ${mine.identity.name}`);
+    return;
+  }
+  const holderId = ctx.presence.linkOfServer(m.hostName);
+  const holder = holderId !== undefined && holderId !== from.id ? ctx.link(holderId) : undefined;
+  if (holder && !holder.closed) {
+    const theirs = holder.admission;
+    const sameProcess = mine?.kind === 'authenticated' && theirs?.kind === 'authenticated' && mine.identity.instance.equals(theirs.identity.instance);
+    const silentMs = holder.silentFor();
+    if (!sameProcess && silentMs <= ctx.takeoverSilenceMs) {
+      refuseRegistration(ctx, from, `server id ${m.hostName} is held by live link ${holder.id} (heard ${silentMs} ms ago)`);
+      return;
+    }
+    from.log.warn({ serverId: m.hostName, previousLink: holder.id, sameProcess, silentMs }, 'server id taken over from an older link');
   }
   const stale = ctx.presence.register(from.id, {
     serverId: m.hostName,
@@ -29,13 +56,27 @@ export const onMsgServInfo: Handler = (ctx, from, pdu) => {
   });
   from.serverId = m.hostName;
   from.log.info({ serverId: m.hostName, ip1: m.ip1, ip2: m.ip2, port: m.port, max: m.maxConnCnt, cur: m.curConnCnt }, 'access server registered');
-  // The same server reconnected before its old link timed out: the old link is stale.
   if (stale !== undefined) ctx.dropLink(stale, `server ${m.hostName} registered again on link ${from.id}`);
 };
 
+function refuseRegistration(ctx: RouteContext, from: RouteLink, why: string): void {
+  ctx.stats.registrationsRefused++;
+  from.log.error({ reason: why }, 'registration refused; closing the link');
+  from.write(refusalPdu(AuthResult.AUTH_DUPLICATE, `registration refused: ${why}`));
+  from.end();
+}
+
+/** Presence from a link that has not registered is not believed (nor kept). */
+function registered(ctx: RouteContext, from: RouteLink, what: string): boolean {
+  if (ctx.presence.server(from.id)) return true;
+  ctx.stats.unregisteredReports++;
+  from.log.warn(`${what} before registration; ignored`);
+  return false;
+}
+
 export const onOnlineUserInfo: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_OTHER_ONLINE_USER_INFO, pdu);
-  if (!m) return;
+  if (!m || !registered(ctx, from, 'online users')) return;
   let added = 0;
   for (const s of m.userStatList) {
     if (s.status === USER_STATUS_OFFLINE) continue;
@@ -47,7 +88,7 @@ export const onOnlineUserInfo: Handler = (ctx, from, pdu) => {
 
 export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_OTHER_USER_STATUS_UPDATE, pdu);
-  if (!m) return;
+  if (!m || !registered(ctx, from, 'status update')) return;
   if (m.userStatus === USER_STATUS_ONLINE) {
     ctx.presence.addConnection(from.id, m.userId, m.clientType);
   } else if (m.userStatus === USER_STATUS_OFFLINE) {
@@ -62,11 +103,7 @@ export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
 
 export const onUserCntUpdate: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_OTHER_USER_CNT_UPDATE, pdu);
-  if (!m) return;
-  if (!ctx.presence.server(from.id)) {
-    from.log.debug('count update before registration; ignored');
-    return;
-  }
+  if (!m || !registered(ctx, from, 'count update')) return;
   if (m.userAction === USER_CNT_INC) ctx.presence.adjustCount(from.id, 1);
   else if (m.userAction === USER_CNT_DEC) ctx.presence.adjustCount(from.id, -1);
   else from.log.warn({ action: m.userAction }, 'unknown count update action; ignored');

@@ -16,11 +16,22 @@ export interface RouteStats {
   /** PDUs whose body could not be decoded. */
   badBodies: number;
   unknownCommands: number;
+  /** Links dropped at accept or admission for want of room. */
+  linksRefused: number;
+  /** Registrations refused (a server id held by another live link, or not the one the link authenticated as). */
+  registrationsRefused: number;
+  /** Presence reports from a link that has not registered (ignored). */
+  unregisteredReports: number;
 }
+
+/** The role an access server authenticates with (common/cluster-auth.ts). */
+export const ACCESS_ROLE = 'access-server';
 
 /** What a handler can reach: the table, the links, the counters. */
 export interface RouteContext {
   readonly presence: PresenceTable;
+  /** A server id's live link is taken over by another process only after this much silence. */
+  readonly takeoverSilenceMs: number;
   readonly stats: RouteStats;
   link(id: number): RouteLink | undefined;
   /** Closes another link at once (a stale registration of the same server id). */

@@ -7,6 +7,7 @@
  * may open as many sockets as the machine allows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -160,16 +161,18 @@ const port = (rec: Record<string, unknown>, key: string): number => (rec[key] as
 /** db-proxy, route-server, access servers a and b; `storageEnv` carries MYSQL_URL, REDIS_URL, REDIS_KEY_PREFIX, SHARDS. */
 export async function startCluster(storageEnv: Record<string, string>, accessEnv: Record<string, string>, log: (m: string) => void): Promise<Cluster> {
   const started: NodeProcess[] = [];
+  // The links of this cluster authenticate with a secret of its own.
+  const secret = { CLUSTER_SECRET: randomBytes(24).toString('base64url') };
   const stopAll = async (): Promise<void> => {
     for (const p of [...started].reverse()) await p.stop();
   };
   try {
-    const dbProxy = await startNode('db-proxy', 'db-proxy/main.ts', { ...storageEnv, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0' }, 'db-proxy listening', log);
+    const dbProxy = await startNode('db-proxy', 'db-proxy/main.ts', { ...storageEnv, ...secret, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0' }, 'db-proxy listening', log);
     started.push(dbProxy);
     const route = await startNode(
       'route-server',
       'route-server/main.ts',
-      { ROUTE_SERVER_HOST: '127.0.0.1', ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0' },
+      { ...secret, ROUTE_SERVER_HOST: '127.0.0.1', ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0' },
       'route-server listening',
       log,
     );
@@ -179,6 +182,7 @@ export async function startCluster(storageEnv: Record<string, string>, accessEnv
       const env = {
         ...storageEnv,
         ...accessEnv,
+        ...secret,
         ACCESS_SERVER_ID: id,
         ACCESS_HOST: '127.0.0.1',
         ACCESS_PORT: '0',

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { authenticateSocket, clusterSecretFromEnv, PROCESS_INSTANCE } from '../../common/cluster-auth.ts';
 import { FrameDecoder } from '../../proto/frame-decoder.ts';
 import { AckLog } from './ack-log.ts';
 import { Histogram } from './histogram.ts';
@@ -51,6 +52,7 @@ class Conn {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.resume(); // left paused by the handshake
     socket.on('error', (err) => noteError(`connection ${index}: ${err.message}`));
     socket.on('close', () => this.failAll('connection closed'));
   }
@@ -181,15 +183,19 @@ class Conn {
   }
 }
 
-function connect(i: number): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: cfg.host, port: cfg.port });
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(new Conn(i, socket));
+const clusterSecret = clusterSecretFromEnv(process.env);
+
+async function connect(i: number): Promise<Conn> {
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: cfg.host, port: cfg.port });
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
     });
   });
+  if (clusterSecret) await authenticateSocket(socket, clusterSecret, { role: 'tool', name: `bench-generator-${i}`, instance: PROCESS_INSTANCE });
+  return new Conn(i, socket);
 }
 
 const conns = await Promise.all(Array.from({ length: cfg.connections }, (_, i) => connect(i)));

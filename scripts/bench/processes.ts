@@ -4,6 +4,7 @@
  * environment like in production) and the load generator (forked).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,7 @@ export function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   args.push(MAIN);
   const child: ChildProcess = spawn(process.execPath, args, {
-    env: { ...process.env, LOG_LEVEL: 'info', ...opts.env, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...opts.env, DB_PROXY_HOST: '127.0.0.1', DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0', CLUSTER_SECRET: BENCH_CLUSTER_SECRET },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let ended: string | null = null;
@@ -96,13 +97,16 @@ export function startProxy(opts: ProxyOptions): Promise<ProxyProcess> {
   });
 }
 
+/** The db-proxy of a benchmark run and its load generators share this CLUSTER_SECRET (new per run). */
+const BENCH_CLUSTER_SECRET = randomBytes(24).toString('base64url');
+
 const GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 
 /** Runs one load-generator process to completion and returns what it measured. */
 export function runGenerator(cfg: GeneratorConfig, limitMs: number, onStart: () => void): Promise<GeneratorResult> {
   const child = fork(GENERATOR, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_GENERATOR_CONFIG: JSON.stringify(cfg) },
+    env: { ...process.env, BENCH_GENERATOR_CONFIG: JSON.stringify(cfg), CLUSTER_SECRET: BENCH_CLUSTER_SECRET },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import { loadConfig } from '../../access-server/config.ts';
 import { PduClient, type Received } from '../../proto/client.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
-import { startTestDbProxy, type DbProxyFixture } from './db-proxy.ts';
+import { startTestDbProxy, TEST_CLUSTER_SECRET, type DbProxyFixture } from './db-proxy.ts';
 
 export const PC = 0x01;
 export const MOBILE = 0x11;
@@ -51,6 +51,7 @@ export async function startAccessFixture(baseEnv: Record<string, string> = {}): 
         REDIS_URL: storage.redisUrl,
         REDIS_KEY_PREFIX: storage.keyPrefix,
         ACCESS_SERVER_ID: `test-${servers.length + 1}`,
+        CLUSTER_SECRET: TEST_CLUSTER_SECRET,
         ...baseEnv,
         ...env,
       });

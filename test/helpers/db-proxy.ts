@@ -5,6 +5,9 @@ import { startDbProxy, type RunningDbProxy } from '../../db-proxy/db-proxy.ts';
 import { PduClient } from '../../proto/client.ts';
 import { createTestStorage, type TestStorage } from './storage.ts';
 
+/** The CLUSTER_SECRET of every in-process server of the tests (a test may set its own, or '' for none). */
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-2f1c9a';
+
 export interface DbProxyFixture {
   proxy: RunningDbProxy;
   storage: TestStorage;
@@ -25,15 +28,17 @@ export async function startTestDbProxy(env: Record<string, string> = {}, storage
     // Generous for tests on a loaded machine; tests of the bound itself set their own.
     DB_PROXY_FAIL_FAST_MS: '5000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     ...env,
   });
+  const secret = env.CLUSTER_SECRET ?? TEST_CLUSTER_SECRET;
   const proxy = await startDbProxy(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   const clients: PduClient[] = [];
   return {
     proxy,
     storage: own,
     async connect() {
-      const c = await PduClient.connect({ port: proxy.address.port, heartbeatIntervalMs: 0, requestTimeoutMs: 5000 });
+      const c = await PduClient.connect({ port: proxy.address.port, heartbeatIntervalMs: 0, requestTimeoutMs: 5000, clusterSecret: secret });
       clients.push(c);
       return c;
     },

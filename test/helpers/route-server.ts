@@ -7,11 +7,13 @@ import { PduClient, type Received } from '../../proto/client.ts';
 import { Cid } from '../../proto/commands.ts';
 import { loadConfig } from '../../route-server/config.ts';
 import { startRouteServer, type RunningRouteServer } from '../../route-server/route-server.ts';
+import type { PeerIdentity } from '../../common/cluster-auth.ts';
+import { TEST_CLUSTER_SECRET } from './db-proxy.ts';
 
 export async function startTestRouteServer(env: Record<string, string> = {}): Promise<RunningRouteServer> {
   const level = process.env.TEST_LOG_LEVEL ?? 'silent';
   // No warm-up hold unless a test asks for one: deliveries to nobody are counted unrouted at once.
-  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', LOG_LEVEL: level, ...env });
+  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', LOG_LEVEL: level, CLUSTER_SECRET: TEST_CLUSTER_SECRET, ...env });
   return startRouteServer(config, pino({ level }));
 }
 
@@ -43,8 +45,17 @@ export class FakeAccessServer {
     });
   }
 
-  static async connect(route: RunningRouteServer, opts: { heartbeatIntervalMs?: number } = {}): Promise<FakeAccessServer> {
-    const client = await PduClient.connect({ port: route.address.port, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 0, requestTimeoutMs: 3000 });
+  static async connect(
+    route: RunningRouteServer,
+    opts: { heartbeatIntervalMs?: number; clusterSecret?: string; identity?: PeerIdentity } = {},
+  ): Promise<FakeAccessServer> {
+    const client = await PduClient.connect({
+      port: route.address.port,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 0,
+      requestTimeoutMs: 3000,
+      clusterSecret: opts.clusterSecret ?? TEST_CLUSTER_SECRET,
+      ...(opts.identity ? { identity: opts.identity } : {}),
+    });
     return new FakeAccessServer(client);
   }
 
