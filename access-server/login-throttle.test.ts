@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isImError, ErrorCode } from '../common/errors.ts';
+import { loadConfig } from './config.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { AddressSet, addressList, sourceKey, unmapIpv4 } from './source-address.ts';
 
@@ -125,4 +126,14 @@ test('address lists: addresses and CIDR blocks, a bad entry is IM_ERR_BAD_CONFIG
       bad,
     );
   }
+});
+
+test('settings: defaults, overrides, and a bad exempt entry stops start-up naming the variable', () => {
+  assert.deepEqual({ ...loadConfig({}).loginThrottle }, { ratePerSec: 10, burst: 20, maxSources: 100_000, exempt: [] });
+  const c = loadConfig({ ACCESS_LOGIN_RATE_PER_SEC: '3', ACCESS_LOGIN_BURST: '7', ACCESS_LOGIN_THROTTLE_SOURCES: '50', ACCESS_LOGIN_THROTTLE_EXEMPT: '10.0.0.5, 2001:db8::/64' });
+  assert.deepEqual({ ...c.loginThrottle, exempt: [...c.loginThrottle.exempt] }, { ratePerSec: 3, burst: 7, maxSources: 50, exempt: ['10.0.0.5', '2001:db8::/64'] });
+  assert.ok(Object.isFrozen(c.loginThrottle) && Object.isFrozen(c.loginThrottle.exempt));
+  assert.throws(() => loadConfig({ ACCESS_LOGIN_THROTTLE_EXEMPT: '10.0.0.0/8,nginx' }), /ACCESS_LOGIN_THROTTLE_EXEMPT/);
+  assert.throws(() => loadConfig({ ACCESS_LOGIN_BURST: '0' }), /ACCESS_LOGIN_BURST/);
+  assert.throws(() => loadConfig({ ACCESS_LOGIN_RATE_PER_SEC: '0.5' }), /ACCESS_LOGIN_RATE_PER_SEC/);
 });
