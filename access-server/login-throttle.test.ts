@@ -71,7 +71,7 @@ test('sources are independent; one IPv6 /64 is one source; a mapped address shar
   assert.equal(t.size, 4);
 });
 
-test('the table stays within its cap: full buckets go first, then the least recently used', () => {
+test('the table stays within its cap: full buckets go first, then ones not used lately', () => {
   const { t, clock } = throttle({ ratePerSec: 1, burst: 10, maxSources: 3 });
   admitted(t, '10.0.0.1', 10); // empty
   admitted(t, '10.0.0.2', 1); // 9 tokens: full again after 1 s
@@ -83,7 +83,7 @@ test('the table stays within its cap: full buckets go first, then the least rece
   // 10.0.0.2 was full, so it went although 10.0.0.1 was used less recently: 10.0.0.1 is still empty-ish.
   assert.equal(admitted(t, '10.0.0.1', 10), 1, 'kept: the drained source did not get a fresh bucket');
   assert.equal(t.size, 3);
-  // No bucket is full now: the least recently used (10.0.0.3) makes room.
+  // No bucket is full now: the one not used since the hand last passed (10.0.0.3) makes room.
   admitted(t, '10.0.0.5', 1);
   assert.equal(t.size, 3);
   assert.equal(t.stats.evicted, 2);
@@ -93,14 +93,24 @@ test('the table stays within its cap: full buckets go first, then the least rece
   assert.equal(t.size, 3);
 });
 
-test('a refused attempt keeps its source from being the first evicted', () => {
-  const { t } = throttle({ ratePerSec: 1, burst: 1, maxSources: 2 });
-  admitted(t, '10.0.0.1', 1);
-  admitted(t, '10.0.0.2', 1);
-  assert.ok(t.attempt('10.0.0.1') > 0);
-  admitted(t, '10.0.0.3', 1);
-  assert.equal(admitted(t, '10.0.0.1', 1), 0, '10.0.0.1 was used last and is still empty');
-  assert.equal(admitted(t, '10.0.0.2', 1), 1, '10.0.0.2 was dropped and starts afresh');
+test('a source used since the clock hand last passed, refused or not, outlives one that was not', () => {
+  const { t } = throttle({ ratePerSec: 1, burst: 1, maxSources: 3 });
+  for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']) admitted(t, a, 1); // the hand went round once: 10.0.0.1 made room
+  assert.equal(t.stats.evicted, 1);
+  assert.ok(t.attempt('10.0.0.2') > 0);
+  admitted(t, '10.0.0.5', 1);
+  assert.equal(t.stats.evicted, 2);
+  assert.equal(admitted(t, '10.0.0.2', 1), 0, '10.0.0.2 was used: still tracked, still empty');
+  assert.equal(admitted(t, '10.0.0.3', 1), 1, '10.0.0.3 was not: dropped, starts afresh');
+});
+
+test('a hot source costs no more with a full table', () => {
+  const { t } = throttle({ maxSources: 50_000 });
+  for (let i = 0; i < 50_000; i++) t.attempt(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 100_000; i++) t.attempt('192.0.2.77');
+  const nsPerAttempt = Number(process.hrtime.bigint() - t0) / 100_000;
+  assert.ok(nsPerAttempt < 20_000, `${nsPerAttempt} ns per attempt`);
 });
 
 test('exempt addresses and blocks are never throttled nor tracked', () => {

@@ -5,11 +5,15 @@
  * wrong-password backoff per (name, source) is db-proxy's
  * (db-proxy/handlers/login-lockout.ts).
  *
- * Memory is bounded: at most `maxSources` buckets, in a Map kept in order of
- * last use. A bucket refills by arithmetic on its next use (no timers); one
- * that has refilled to `burst` says nothing a fresh one would not, so a full
- * table first drops such buckets from its least recently used end, then the
- * least recently used bucket itself.
+ * Memory is bounded: at most `maxSources` buckets, in slots of flat arrays
+ * found through one Map. A bucket refills by arithmetic on its next use (no
+ * timers). A new source takes a free slot, else one a clock hand picks: the
+ * hand evicts the first bucket that has refilled to `burst` (it says nothing
+ * a fresh one would not) or that was not used since the hand last passed it,
+ * and gives used ones a second chance. A hot source costs one Map look-up:
+ * moving it within a Map (delete + set, the usual LRU) leaves a deleted entry
+ * on its hash chain each time, and its look-ups slow down with every attempt
+ * until the table is rebuilt.
  */
 import { AddressSet, sourceKey } from './source-address.ts';
 
@@ -25,24 +29,23 @@ export interface LoginThrottleOptions {
 export interface LoginThrottleStats {
   /** Attempts refused over the rate. */
   throttled: number;
-  /** Buckets dropped to make room (full ones and least recently used ones). */
+  /** Buckets dropped to make room for new sources. */
   evicted: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-  /** Attempts refused since the bucket was last full (the source last quiet). */
-  refused: number;
-}
-
-/** Buckets looked at from the least recently used end for a full one before the oldest is dropped. */
-const EVICT_SCAN = 16;
-
 export class LoginThrottle {
   readonly stats: LoginThrottleStats = { throttled: 0, evicted: 0 };
-  private readonly buckets = new Map<string, Bucket>();
   private readonly exempt: AddressSet;
+  private readonly slotOf = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private readonly tokens: number[] = [];
+  /** When each bucket was last refilled. */
+  private readonly at: number[] = [];
+  /** Attempts refused since the bucket was last full (the source last quiet). */
+  private readonly refused: number[] = [];
+  /** Used since the clock hand last passed. */
+  private readonly used: boolean[] = [];
+  private hand = 0;
 
   constructor(
     private readonly opts: LoginThrottleOptions,
@@ -53,7 +56,7 @@ export class LoginThrottle {
 
   /** Sources tracked now. */
   get size(): number {
-    return this.buckets.size;
+    return this.slotOf.size;
   }
 
   /**
@@ -67,49 +70,52 @@ export class LoginThrottle {
     if (this.exempt.has(address)) return 0;
     const now = this.clock();
     const key = sourceKey(address);
-    let b = this.buckets.get(key);
-    if (b) {
-      this.buckets.delete(key);
-      this.refill(b, now);
-      if (b.tokens >= this.opts.burst) b.refused = 0;
+    let s = this.slotOf.get(key);
+    if (s === undefined) {
+      s = this.freeSlot(now);
+      this.slotOf.set(key, s);
+      this.keys[s] = key;
+      this.tokens[s] = this.opts.burst;
+      this.at[s] = now;
+      this.refused[s] = 0;
     } else {
-      if (this.buckets.size >= this.opts.maxSources) this.evict(now);
-      b = { tokens: this.opts.burst, at: now, refused: 0 };
+      this.refill(s, now);
+      if (this.tokens[s]! >= this.opts.burst) this.refused[s] = 0;
     }
-    this.buckets.set(key, b);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
+    this.used[s] = true;
+    if (this.tokens[s]! >= 1) {
+      this.tokens[s]! -= 1;
       return 0;
     }
     this.stats.throttled++;
-    return ++b.refused;
+    return ++this.refused[s]!;
   }
 
-  private refill(b: Bucket, now: number): void {
-    const elapsed = now - b.at;
+  private refill(s: number, now: number): void {
+    const elapsed = now - this.at[s]!;
     if (elapsed <= 0) return;
-    b.tokens = Math.min(this.opts.burst, b.tokens + (elapsed * this.opts.ratePerSec) / 1000);
-    b.at = now;
+    this.tokens[s] = Math.min(this.opts.burst, this.tokens[s]! + (elapsed * this.opts.ratePerSec) / 1000);
+    this.at[s] = now;
   }
 
-  private isFull(b: Bucket, now: number): boolean {
-    return b.tokens + (Math.max(0, now - b.at) * this.opts.ratePerSec) / 1000 >= this.opts.burst;
+  private isFull(s: number, now: number): boolean {
+    return this.tokens[s]! + (Math.max(0, now - this.at[s]!) * this.opts.ratePerSec) / 1000 >= this.opts.burst;
   }
 
-  /** Makes room for one more bucket. */
-  private evict(now: number): void {
-    let scanned = 0;
-    for (const [key, b] of this.buckets) {
-      if (this.buckets.size < this.opts.maxSources || scanned++ >= EVICT_SCAN) break;
-      if (this.isFull(b, now)) {
-        this.buckets.delete(key);
-        this.stats.evicted++;
+  /** A slot for a new source: a never used one while there are some, else the clock hand's pick. */
+  private freeSlot(now: number): number {
+    if (this.keys.length < this.opts.maxSources) return this.keys.length;
+    // Each step clears a used mark or evicts: at most one turn and a step.
+    for (;;) {
+      const s = this.hand;
+      this.hand = s + 1 === this.keys.length ? 0 : s + 1;
+      if (this.used[s] && !this.isFull(s, now)) {
+        this.used[s] = false;
+        continue;
       }
-    }
-    while (this.buckets.size >= this.opts.maxSources) {
-      const oldest = this.buckets.keys().next().value as string;
-      this.buckets.delete(oldest);
+      this.slotOf.delete(this.keys[s]!);
       this.stats.evicted++;
+      return s;
     }
   }
 }
