@@ -9,6 +9,7 @@ import { Delivery } from './delivery.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { memoryLoginOwners, redisLoginOwners, type LoginOwners } from './dup-login.ts';
 import { handlerTable } from './handlers/index.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import { metricsOf } from './metrics.ts';
 import { OwnerRefresher } from './owner-refresher.ts';
 import { Presence } from './presence.ts';
@@ -27,6 +28,7 @@ export interface RunningAccessServer {
   sessions: Sessions<ClientConnection>;
   db: DbLinks;
   route: RouteLinks;
+  loginThrottle: LoginThrottle;
   /** Keeps this server's login owner keys alive. */
   ownerRefresher: OwnerRefresher;
   /**
@@ -102,7 +104,8 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
   const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, log });
   refresher.start();
-  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, route, groupMembersTtlMs: config.groupMembersTtlMs });
+  const loginThrottle = new LoginThrottle(config.loginThrottle);
+  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, loginThrottle, route, groupMembersTtlMs: config.groupMembersTtlMs });
   dispatcher = new Dispatcher(context, handlerTable);
   const teardown = (): void => {
     void refresher.stop();
@@ -113,7 +116,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   };
   let ops: OpsServer | null = null;
   if (config.httpPort >= 0) {
-    const parts = { server, sessions, db, route, dispatcher, delivery };
+    const parts = { server, sessions, db, route, dispatcher, delivery, loginThrottle };
     try {
       ops = await startOpsHttp(config.host, config.httpPort, {
         health: () => ({ ok: db.usableCount > 0, connections: server.size, sessions: sessions.count, dbLinks: db.usableCount, routeLinks: route.usableCount }),
@@ -135,6 +138,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     sessions,
     db,
     route,
+    loginThrottle,
     ownerRefresher: refresher,
     close() {
       closing ??= (async () => {

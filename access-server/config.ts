@@ -2,6 +2,8 @@ import { intFromEnv, rawFromEnv, stringFromEnv, urlFromEnv, type Env } from '../
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { clusterSecretFromEnv, PROCESS_INSTANCE, type PeerIdentity } from '../common/cluster-auth.ts';
 import { DEFAULT_MAX_FRAME_LENGTH } from '../proto/frame-decoder.ts';
+import type { LoginThrottleOptions } from './login-throttle.ts';
+import { addressList } from './source-address.ts';
 
 export interface PeerAddress {
   host: string;
@@ -71,6 +73,8 @@ export interface AccessConfig {
   /** How often a server refreshes the owner keys of its live sessions. */
   loginOwnerRefreshMs: number;
   groupMembersTtlMs: number;
+  /** Login attempts per client source (IPv4 address, IPv6 /64). */
+  loginThrottle: LoginThrottleOptions;
   shutdownTimeoutMs: number;
   /** -1: no /healthz and /metrics. */
   httpPort: number;
@@ -145,6 +149,12 @@ export function loadConfig(env: Env): AccessConfig {
     loginOwnerTtlMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_TTL_MS', 60_000, { min: 100, max: 86_400_000 }),
     loginOwnerRefreshMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_REFRESH_MS', 20_000, { min: 20, max: 86_400_000 }),
     groupMembersTtlMs: intFromEnv(env, 'ACCESS_GROUP_CACHE_MS', 2000, { min: 0, max: 3_600_000 }),
+    loginThrottle: Object.freeze({
+      ratePerSec: intFromEnv(env, 'ACCESS_LOGIN_RATE_PER_SEC', 10, { min: 1, max: 1_000_000 }),
+      burst: intFromEnv(env, 'ACCESS_LOGIN_BURST', 20, { min: 1, max: 1_000_000 }),
+      maxSources: intFromEnv(env, 'ACCESS_LOGIN_THROTTLE_SOURCES', 100_000, { min: 1, max: 10_000_000 }),
+      exempt: Object.freeze(addressList(rawFromEnv(env, 'ACCESS_LOGIN_THROTTLE_EXEMPT') ?? '', 'ACCESS_LOGIN_THROTTLE_EXEMPT')),
+    }),
     shutdownTimeoutMs: intFromEnv(env, 'ACCESS_SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
     httpPort: intFromEnv(env, 'ACCESS_HTTP_PORT', -1, { min: -1, max: 65535 }),
     logLevel: stringFromEnv(env, 'LOG_LEVEL', 'info'),

@@ -3,6 +3,7 @@ import { ClientConnection } from './client-conn.ts';
 import type { DbLinks } from './db-links.ts';
 import type { Delivery } from './delivery.ts';
 import { GroupMembers } from './group-members.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import type { AccessContext, ClientConn, DbAnswer } from './handlers/types.ts';
 import type { Presence } from './presence.ts';
 import type { RouteLinks } from './route-links.ts';
@@ -11,6 +12,8 @@ import type { Sessions } from './sessions.ts';
 /** The access server's own handlers (login) reach a little further than AccessContext. */
 export interface ServerContext extends AccessContext {
   readonly presence: Presence;
+  /** Login attempts per client source. */
+  readonly loginThrottle: LoginThrottle;
   /** True when at least one db-proxy link takes requests. */
   dbAvailable(): boolean;
 }
@@ -22,6 +25,7 @@ export interface ContextDeps {
   sessions: Sessions<ClientConnection>;
   delivery: Delivery;
   presence: Presence;
+  loginThrottle: LoginThrottle;
   route: RouteLinks;
   groupMembersTtlMs: number;
 }
@@ -32,6 +36,7 @@ export function createContext(d: ContextDeps): ServerContext {
     serverId: d.serverId,
     log: d.log,
     presence: d.presence,
+    loginThrottle: d.loginThrottle,
     now: () => Math.floor(Date.now() / 1000),
     db: <T>(commandId: number, message: object, orderKey?: string, connId?: number): Promise<DbAnswer<T>> =>
       d.db.request<T>(commandId, message, orderKey, connId),

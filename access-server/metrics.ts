@@ -3,6 +3,7 @@ import type { ClientConnection } from './client-conn.ts';
 import type { DbLinks } from './db-links.ts';
 import type { Delivery } from './delivery.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import type { RouteLinks } from './route-links.ts';
 import type { ClientServer } from './server.ts';
 import type { Sessions } from './sessions.ts';
@@ -14,6 +15,7 @@ export interface MetricSources {
   route: RouteLinks;
   dispatcher: Dispatcher;
   delivery: Delivery;
+  loginThrottle: LoginThrottle;
 }
 
 function gauge(name: string, help: string, value: number): Metric {
@@ -39,6 +41,9 @@ export function metricsOf(p: MetricSources): Metric[] {
     counter('requests', 'Client requests dispatched.', p.dispatcher.stats.requests),
     counter('requests_unknown', 'Client requests with a command not served.', p.dispatcher.stats.unknownCommands),
     counter('requests_rate_limited', 'Messages refused over the per-connection rate.', p.dispatcher.stats.rateLimited),
+    counter('login_throttled', 'Login attempts refused over the per-source login rate (db-proxy never saw them).', p.loginThrottle.stats.throttled),
+    gauge('login_throttle_sources', 'Client sources (IPv4 address, IPv6 /64) the login throttle tracks.', p.loginThrottle.size),
+    counter('login_throttle_evicted', 'Login throttle buckets dropped to stay within ACCESS_LOGIN_THROTTLE_SOURCES.', p.loginThrottle.stats.evicted),
     counter('handler_errors', 'Handlers that threw.', p.dispatcher.stats.handlerErrors),
     counter('pushes_local', 'PDUs pushed to local connections.', p.delivery.stats.local),
     counter('deliveries_routed', 'Deliveries sent through a route-server.', p.delivery.stats.routed),

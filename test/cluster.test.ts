@@ -54,6 +54,9 @@ before(async () => {
         ACCESS_MAX_OUTBOUND_BYTES: '262144',
         ACCESS_DRAIN_TIMEOUT_MS: '300',
         ACCESS_SHUTDOWN_TIMEOUT_MS: '1000',
+        // Every login comes from loopback: the per-source login throttle is raised out of the way.
+        ACCESS_LOGIN_RATE_PER_SEC: '100000',
+        ACCESS_LOGIN_BURST: '100000',
         DB_PROXY_ADDRS: `127.0.0.1:${port(db, 'address')}`,
         ROUTE_SERVERS: routes.map((r) => `127.0.0.1:${port(r, 'links')}`).join(','),
       }, 'access-server listening', log),

@@ -14,6 +14,8 @@ import type { ClientFail, ClientHandler, HandlerEntry } from './types.ts';
 /** IM.BaseDefine.ResultType values used here. */
 export const LoginResult = {
   NONE: 0,
+  /** The server is busy: TeamTalk's clients show an error and retry later (not a wrong password). */
+  MSG_SERVER_FULL: 2,
   NO_DB_SERVER: 3,
   DB_VALIDATE_FAILED: 6,
 } as const;
@@ -48,6 +50,13 @@ const userLogin: ClientHandler = async (ctx, c, req) => {
     return;
   }
   conn.loginStarted = true;
+  const refused = core.loginThrottle.attempt(conn.remoteAddress);
+  if (refused > 0) {
+    // A spray is hundreds of attempts a second: logged at its 1st, 10th, 100th... refusal.
+    if (/^10*$/.test(String(refused))) conn.log.warn({ peer: conn.remoteAddress, refused }, 'login attempts over the per-source rate refused');
+    refuse(conn, seq, LoginResult.MSG_SERVER_FULL, 'too many login attempts from this address, try again later');
+    return;
+  }
   const status = onlineStatus(m.onlineStatus);
   if (!core.dbAvailable()) {
     refuse(conn, seq, LoginResult.NO_DB_SERVER, 'server unavailable, try again later');

@@ -52,6 +52,11 @@ export async function startAccessFixture(baseEnv: Record<string, string> = {}): 
         REDIS_KEY_PREFIX: storage.keyPrefix,
         ACCESS_SERVER_ID: `test-${servers.length + 1}`,
         CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+        // Tests log in many users from loopback at once: the per-source login throttle
+        // (ACCESS_LOGIN_RATE_PER_SEC / ACCESS_LOGIN_BURST) is raised out of their way;
+        // tests of the throttle set their own values.
+        ACCESS_LOGIN_RATE_PER_SEC: '100000',
+        ACCESS_LOGIN_BURST: '100000',
         ...baseEnv,
         ...env,
       });
