@@ -102,7 +102,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   );
   delivery = new Delivery(config.serverId, sessions, route, (m) => presence!.onKickConn(m), log);
   presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
-  const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, log });
+  const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, checkMs: config.loginOwnerCheckMs, log });
   refresher.start();
   const loginThrottle = new LoginThrottle(config.loginThrottle);
   const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, loginThrottle, route, groupMembersTtlMs: config.groupMembersTtlMs });

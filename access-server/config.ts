@@ -72,6 +72,8 @@ export interface AccessConfig {
   loginOwnerTtlMs: number;
   /** How often a server refreshes the owner keys of its live sessions. */
   loginOwnerRefreshMs: number;
+  /** How often the marker of this server's claims is checked; 0: never. */
+  loginOwnerCheckMs: number;
   groupMembersTtlMs: number;
   /** Login attempts per client source (IPv4 address, IPv6 /64). */
   loginThrottle: LoginThrottleOptions;
@@ -148,6 +150,7 @@ export function loadConfig(env: Env): AccessConfig {
     redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
     loginOwnerTtlMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_TTL_MS', 60_000, { min: 100, max: 86_400_000 }),
     loginOwnerRefreshMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_REFRESH_MS', 20_000, { min: 20, max: 86_400_000 }),
+    loginOwnerCheckMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_CHECK_MS', 500, { min: 0, max: 86_400_000 }),
     groupMembersTtlMs: intFromEnv(env, 'ACCESS_GROUP_CACHE_MS', 2000, { min: 0, max: 3_600_000 }),
     loginThrottle: Object.freeze({
       ratePerSec: intFromEnv(env, 'ACCESS_LOGIN_RATE_PER_SEC', 10, { min: 1, max: 1_000_000 }),

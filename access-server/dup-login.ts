@@ -28,6 +28,14 @@ export interface LoginOwners {
    * sessions were superseded).
    */
   refresh(claims: readonly OwnerClaim[]): Promise<Superseded[]>;
+  /**
+   * Whether the keys of `serverId` can still be trusted: `markLive` leaves a
+   * marker beside them (with the claims' TTL); a Redis that lost its data
+   * has lost the marker too, and the caller re-claims at once instead of
+   * waiting for its next refresh.
+   */
+  isLive(serverId: string): Promise<boolean>;
+  markLive(serverId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +55,11 @@ const REFRESH_BATCH = 1000;
 
 export function ownerKey(uid: number, cls: ClientClass): string {
   return `login_owner_${uid}_${cls}`;
+}
+
+/** Ours, not TeamTalk's: present while `serverId`'s claims are known to be in Redis. */
+export function ownerMarkerKey(serverId: string): string {
+  return `login_owner_marker_${serverId}`;
 }
 
 export function ownerOf(serverId: string, connId: number): string {
@@ -144,6 +157,10 @@ export async function redisLoginOwners(opts: RedisOwnerOptions): Promise<LoginOw
       }
       return out;
     },
+    isLive: async (serverId) => (await wrap(redis.exists(ownerMarkerKey(serverId)))) === 1,
+    markLive: async (serverId) => {
+      await wrap(redis.set(ownerMarkerKey(serverId), '1', 'PX', ttlMs));
+    },
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
     },
@@ -174,6 +191,8 @@ export function memoryLoginOwners(): LoginOwners {
       }
       return out;
     },
+    isLive: async () => true,
+    markLive: async () => {},
     close: async () => {},
   };
 }

@@ -42,6 +42,19 @@ test('after Redis loses the owner keys, a live PC session claims its key again a
   await until(async () => server.sessions.conns(1).length === 1, 2000, 'one session left');
 });
 
+test('a Redis that lost the owner keys is noticed within the marker check, long before the next refresh: a duplicate login right after the loss is kicked', async () => {
+  const server = await fx.startServer({ ACCESS_LOGIN_OWNER_REFRESH_MS: '60000', ACCESS_LOGIN_OWNER_TTL_MS: '120000', ACCESS_LOGIN_OWNER_CHECK_MS: '100' });
+  const oldPc = await fx.login(server, 4, PC);
+  await until(async () => (await owner(4)) !== null, 2000, 'owner key written');
+  await loseRedis();
+  await until(async () => (await owner(4)) !== null, 1500, 'owner key claimed again after the loss');
+  assert.equal(server.ownerRefresher.lossPasses, 1);
+  const kicked = nextPush(oldPc, Cid.CID_LOGIN_KICK_USER);
+  await fx.login(server, 4, PC);
+  await kicked;
+  await until(async () => server.sessions.conns(4).length === 1, 2000, 'one session left');
+});
+
 test('a session whose key was taken while Redis had lost it is kicked by the next refresh', async () => {
   const server = await fx.startServer({ ACCESS_LOGIN_OWNER_REFRESH_MS: '60000', ACCESS_LOGIN_OWNER_TTL_MS: '120000' });
   const oldPc = await fx.login(server, 2, PC);
