@@ -2,6 +2,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { withMarkRead } from './handlers/group-members.ts';
 import { withGroupBump } from './handlers/message-effects.ts';
+import { withUnreadScripts } from './handlers/unread-counters.ts';
 import { withAlloc } from './handlers/msg-ids.ts';
 import type { HandlerContext } from './handlers/types.ts';
 import { Mysql } from './storage/mysql.ts';
@@ -52,6 +53,7 @@ export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
   // auto-pipeline is open breaks that pipeline.
   withAlloc(redis);
   withGroupBump(redis);
+  withUnreadScripts(redis);
   withMarkRead(redis);
   return {
     mysql,

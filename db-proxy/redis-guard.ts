@@ -4,6 +4,7 @@ import type { OwnedContext } from './context.ts';
 import { withRebuildCas, type RebuildOptions } from './rebuild-cas.ts';
 import { rebuildGroups } from './rebuild-groups.ts';
 import { rebuildSingles } from './rebuild-singles.ts';
+import { REBUILD_LOCK_KEY } from './handlers/unread-counters.ts';
 
 /**
  * Ours, not TeamTalk's: the `run_id` of the Redis whose counters were last
@@ -12,8 +13,6 @@ import { rebuildSingles } from './rebuild-singles.ts';
  * behind) means the counters cannot be trusted: they are rebuilt from MySQL.
  */
 export const REDIS_STATE_KEY = 'db_proxy_counters_run_id';
-/** Held by the one db-proxy rebuilding (SET NX with a TTL, extended per batch). */
-export const REBUILD_LOCK_KEY = 'db_proxy_counters_rebuild_lock';
 
 export interface GuardOptions extends Omit<RebuildOptions, 'onBatch'> {
   /** How often the marker is checked; 0: only on reconnect and checkNow(). */

@@ -150,3 +150,68 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
     assert.equal(got.totalCnt, want.total, `user ${u}: total`);
   }
 });
+
+test('one-to-one counters are rebuilt while every conversation keeps receiving messages, concurrently, and a read ack lands mid-rebuild', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tt-redis-busy-'));
+  const port = await freePort();
+  let redisProc = await startPrivateRedis(port, dir);
+  t.after(() => {
+    redisProc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const storage = await createTestStorage();
+  t.after(() => storage.cleanup());
+  const fx = await startTestDbProxy(
+    { REDIS_URL: `redis://127.0.0.1:${port}`, DB_PROXY_REDIS_CHECK_MS: '100', DB_PROXY_REBUILD_SETTLE_MS: '300', DB_PROXY_REBUILD_BATCH: '1' },
+    storage,
+  );
+  t.after(() => fx.close());
+  const guard = fx.proxy.redisGuard;
+  await until(() => guard.stats.completed > 0, 5000, 'first check done');
+  const c = await fx.connect();
+  // Conversations that stay busy for the whole rebuild: 1↔2 and 3↔4 both ways; 1→3 is read by 3 while the rebuild runs.
+  const routes: [number, number][] = [[1, 2], [2, 1], [3, 4], [4, 3]];
+  const acked = new Map<string, number>();
+  let n = 0;
+  const send = async (from: number, to: number): Promise<void> => {
+    const r = await c.request(
+      Cid.CID_MSG_DATA,
+      { fromUserId: from, toSessionId: to, msgId: 0, createTime: 0, msgType: 1, msgData: Buffer.from(`b${n++}`) },
+      { expect: Cid.CID_MSG_DATA },
+    );
+    if ((r.message as { msgId: number }).msgId > 0) acked.set(`${to}:${from}`, (acked.get(`${to}:${from}`) ?? 0) + 1);
+  };
+  for (let i = 0; i < 10; i++) await Promise.all([...routes, [1, 3] as [number, number]].map(([f, to]) => send(f, to)));
+
+  const rebuildsBefore = guard.stats.completed;
+  redisProc.kill('SIGKILL');
+  await new Promise((r) => redisProc.once('exit', r));
+  redisProc = await startPrivateRedis(port, dir);
+  let stop = false;
+  let readDuringRebuild = false;
+  let sentDuringRebuild = 0;
+  const busy = routes.map(async ([f, to]) => {
+    while (!stop) {
+      await send(f, to);
+      if (guard.stats.rebuilding) sentDuringRebuild++;
+    }
+  });
+  await until(() => guard.stats.rebuilding, 5000, 'rebuild started');
+  c.send(Cid.CID_MSG_READ_ACK, { userId: 3, sessionId: 1, msgId: 0, sessionType: 1 });
+  acked.delete('3:1');
+  readDuringRebuild = true;
+  // With traffic on every conversation the rebuild must still finish (no compare-and-set that traffic keeps failing).
+  await until(() => guard.stats.completed > rebuildsBefore, 20_000, 'counters rebuilt under traffic');
+  const stillRebuilding = !stop;
+  stop = true;
+  await Promise.all(busy);
+  assert.ok(stillRebuilding && readDuringRebuild);
+  assert.ok(sentDuringRebuild > 20, `messages stored during the rebuild: ${sentDuringRebuild}`);
+  assert.equal(guard.stats.lastResult, 'rebuilt');
+  for (const u of USERS) {
+    const r = await c.request(Cid.CID_MSG_UNREAD_CNT_REQUEST, { userId: u }, { expect: Cid.CID_MSG_UNREAD_CNT_RESPONSE });
+    const got = (r.message as { unreadinfoList: { sessionId: number; unreadCnt: number }[] }).unreadinfoList;
+    const want = new Map([...acked].filter(([k]) => k.startsWith(`${u}:`)).map(([k, v]) => [Number(k.split(':')[1]), v]));
+    assert.deepEqual(new Map(got.map((i) => [i.sessionId, i.unreadCnt])), want, `user ${u}: unread per session`);
+  }
+});

@@ -3,6 +3,8 @@ import type { IM } from '../../proto/messages.ts';
 import { previewData } from './message-audio.ts';
 import { findRelationId } from './relations.ts';
 import { perRequest, type HandlerContext } from './types.ts';
+import { rebuildMarkKey } from './unread-counters.ts';
+import { latestIds, ReadType, saveReadPositions } from './session-read.ts';
 
 type RecentReq = IM.Buddy.IIMRecentContactSessionReq;
 type RemoveReq = IM.Buddy.IIMRemoveSessionReq;
@@ -126,14 +128,23 @@ function removeAnswer(req: RemoveReq, resultCode: number) {
   };
 }
 
+/**
+ * The counter is cleared as a read ack clears it, and the read position in
+ * IMSessionRead moves to the conversation's latest msg id, so a rebuild
+ * after a Redis loss does not bring the removed session's messages back.
+ */
 async function clearUnread(ctx: HandlerContext, userId: number, peerId: number, type: number): Promise<void> {
   try {
-    if (type === SESSION_SINGLE) {
-      await ctx.redis.hdel(`unread_${userId}`, String(peerId));
-      return;
+    const single = type === SESSION_SINGLE;
+    const convId = single ? await findRelationId(ctx, userId, peerId) : peerId;
+    const [latest] = convId > 0 ? await latestIds(ctx, [{ kind: single ? 'single' : 'group', id: convId, count: 0 }]) : [0];
+    if (single) {
+      await ctx.redis.pipeline().hdel(`unread_${userId}`, String(peerId)).hdel(rebuildMarkKey(userId), String(peerId)).exec();
+    } else {
+      const total = await ctx.redis.hgetall(`${peerId}_im_group_msg`);
+      if (Object.keys(total).length > 0) await ctx.redis.hset(`${userId}_${peerId}_im_user_group`, total);
     }
-    const total = await ctx.redis.hgetall(`${peerId}_im_group_msg`);
-    if (Object.keys(total).length > 0) await ctx.redis.hset(`${userId}_${peerId}_im_user_group`, total);
+    if (latest) await saveReadPositions(ctx, [{ userId, peerId, type: single ? ReadType.SINGLE : ReadType.GROUP, msgId: latest }]);
   } catch (err) {
     // The session is hidden already; a stale counter only shows as unread again.
     ctx.log.warn({ err, userId, peerId, type }, 'unread counter not cleared for a removed session');

@@ -154,6 +154,9 @@ describe('recent sessions', () => {
     assert.deepEqual(await t.storage.redis.hgetall('2001_42_im_user_group'), { count: '12' });
     const [rows] = await q('SELECT peerId, status FROM IMRecentSession WHERE userId = 2001 ORDER BY peerId');
     assert.deepEqual(rows, [{ peerId: 42, status: 1 }, { peerId: 77, status: 1 }, { peerId: 2002, status: 1 }, { peerId: 2003, status: 0 }]);
+    // The read positions move too, so a rebuild after a Redis loss does not bring the messages back as unread.
+    const [read] = await q('SELECT peerId, type, msgId FROM IMSessionRead WHERE userId = 2001 ORDER BY peerId');
+    assert.deepEqual(read, [{ peerId: 42, type: 2, msgId: 8 }, { peerId: 2002, type: 1, msgId: 3 }]);
     const again = await run(Cid.CID_BUDDY_LIST_REMOVE_SESSION_REQ, [{ userId: 2001, sessionType: 1, sessionId: 2002 }]);
     assert.equal(again[0]!.resultCode, 1);
   });

@@ -69,7 +69,7 @@ export const msgData: Handler<MsgData> = {
       c.idx.push(i);
     });
     const list = [...convs.values()];
-    const last = await allocateMsgIds(ctx, list.map((c) => c.id));
+    const { last, rebuilding } = await allocateMsgIds(ctx, list.map((c) => c.id));
     const now = ctx.now();
     const rows: Row[] = [];
     list.forEach((c, k) => {
@@ -79,10 +79,10 @@ export const msgData: Handler<MsgData> = {
     await storeAudio(ctx, rows); // voice: bytes to IMAudio, content = its id; rows it cannot store leave `rows`
     // Sessions and counters run beside the inserts: the answer waits for one
     // commit and no extra round trip. Counts of rows that failed are taken back.
-    const [outcomes] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows)]);
+    const [outcomes] = await Promise.all([insertRows(ctx, rows), touchSessions(ctx, rows, now), countRows(ctx, rows, rebuilding)]);
     // Counts are taken back only for rows known not to be stored; unknown ones keep theirs until resolved.
     const refused = rows.filter((r) => outcomes.get(r.index) === 'refused');
-    if (refused.length > 0) await uncountRows(ctx, refused);
+    if (refused.length > 0) await uncountRows(ctx, refused, rebuilding);
     const unknown = rows.filter((r) => outcomes.get(r.index) === 'unknown');
     if (unknown.length > 0) {
       stats.add('unknownAnswered', unknown.length);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Row } from './message-insert.ts';
 import type { HandlerContext } from './types.ts';
+import { rebuildMarkKey, withUnreadScripts } from './unread-counters.ts';
 
 const SESSION_SINGLE = 1;
 const SESSION_GROUP = 2;
@@ -112,14 +113,15 @@ export function withGroupBump(redis: Redis): Redis {
  * answer waits for one round trip less; rows whose insert fails are taken
  * back out by `uncountRows`. A crash in between leaves a count too high,
  * never a stored message uncounted. Redis errors are logged, not raised: the
- * messages' fate is decided by MySQL alone.
+ * messages' fate is decided by MySQL alone. `rebuilding` (from the id
+ * allocation) sends one-to-one counts through the rebuild's marks.
  */
-export async function countRows(ctx: HandlerContext, rows: readonly Row[]): Promise<void> {
+export async function countRows(ctx: HandlerContext, rows: readonly Row[], rebuilding = false): Promise<void> {
   if (rows.length === 0) return;
   withGroupBump(ctx.redis);
   const { single, groups } = tally(rows);
   const pipe = ctx.redis.pipeline();
-  for (const [to, from, n] of single) pipe.hincrby(`unread_${to}`, String(from), n);
+  bumpSingles(ctx, pipe, single, 1, rebuilding);
   for (const [groupId, g] of groups) {
     const users = [...g.lastBy];
     (pipe as unknown as CounterRedis).groupBump(
@@ -134,20 +136,32 @@ export async function countRows(ctx: HandlerContext, rows: readonly Row[]): Prom
 }
 
 /** Takes back the counts of rows that were counted but not stored. */
-export async function uncountRows(ctx: HandlerContext, rows: readonly Row[]): Promise<void> {
+export async function uncountRows(ctx: HandlerContext, rows: readonly Row[], rebuilding = false): Promise<void> {
   if (rows.length === 0) return;
   const { single, groups } = tally(rows);
   const pipe = ctx.redis.pipeline();
-  for (const [to, from, n] of single) pipe.hincrby(`unread_${to}`, String(from), -n);
+  bumpSingles(ctx, pipe, single, -1, rebuilding);
   for (const [groupId, g] of groups) pipe.hincrby(`${groupId}_im_group_msg`, 'count', -g.n);
   await execLogged(ctx, pipe, rows.length, 'unread counters of unstored messages not taken back');
 }
 
+type Single = [to: number, from: number, n: number, minMsgId: number];
+
+function bumpSingles(ctx: HandlerContext, pipe: ReturnType<Redis['pipeline']>, single: readonly Single[], sign: 1 | -1, rebuilding: boolean): void {
+  if (!rebuilding) {
+    for (const [to, from, n] of single) pipe.hincrby(`unread_${to}`, String(from), sign * n);
+    return;
+  }
+  withUnreadScripts(ctx.redis);
+  const marked = pipe as unknown as Pick<ReturnType<typeof withUnreadScripts>, 'unreadBumpMarked'>;
+  for (const [to, from, n, minId] of single) void marked.unreadBumpMarked(`unread_${to}`, rebuildMarkKey(to), from, sign * n, minId);
+}
+
 function tally(rows: readonly Row[]): {
-  single: [number, number, number][];
+  single: Single[];
   groups: Map<number, { n: number; lastBy: Map<number, number> }>;
 } {
-  const single = new Map<string, [number, number, number]>();
+  const single = new Map<string, Single>();
   const groups = new Map<number, { n: number; lastBy: Map<number, number> }>();
   for (const r of rows) {
     if (r.group) {
@@ -158,8 +172,10 @@ function tally(rows: readonly Row[]): {
     } else {
       const key = `${r.toId}:${r.fromId}`;
       const c = single.get(key);
-      if (c) c[2]++;
-      else single.set(key, [r.toId, r.fromId, 1]);
+      if (c) {
+        c[2]++;
+        c[3] = Math.min(c[3], r.msgId);
+      } else single.set(key, [r.toId, r.fromId, 1, r.msgId]);
     }
   }
   return { single: [...single.values()], groups };

@@ -7,6 +7,7 @@ import type { IdRequest } from './msg-ids.ts';
 import { findRelationIds, pairKey } from './relations.ts';
 import { latestIds, ReadType, saveReadPositions, type ReadPosition } from './session-read.ts';
 import type { Handler, HandlerContext } from './types.ts';
+import { rebuildMarkKey } from './unread-counters.ts';
 
 type ReadAck = IM.Message.IIMMsgDataReadAck;
 
@@ -39,8 +40,10 @@ export const readAck: Handler<ReadAck> = {
       // The counter is read before the count is cleared: a message counted in between stays unread in both.
       if (convId > 0) pipe.get(single ? `msg_id_${convId}` : `group_msg_id_${convId}`);
       counters.push(convId > 0 ? { kind: single ? 'single' : 'group', id: convId, count: 0 } : null);
-      if (single) pipe.hdel(`unread_${r.userId}`, String(r.sessionId));
-      else markGroupRead(pipe, r.sessionId, [r.userId]);
+      if (single) {
+        pipe.hdel(`unread_${r.userId}`, String(r.sessionId));
+        pipe.hdel(rebuildMarkKey(r.userId), String(r.sessionId)); // a rebuild under way leaves this counter as the ack left it
+      } else markGroupRead(pipe, r.sessionId, [r.userId]);
     }
     const results = (await pipe.exec()) ?? [];
     const failed = results.filter(([err]) => err);
@@ -69,7 +72,7 @@ async function savePositions(
       if (err || v === null) lost.push({ at: positions.length, conv });
       else latest = Number(v);
     }
-    k++; // the HDEL or the mark-read
+    k += r.sessionType === SessionType.SINGLE ? 2 : 1; // the HDELs (counter and rebuild mark) or the mark-read
     const type = r.sessionType === SessionType.SINGLE ? ReadType.SINGLE : ReadType.GROUP;
     positions.push({ userId: r.userId!, peerId: r.sessionId!, type, msgId: Math.max(latest, r.msgId ?? 0) });
   });

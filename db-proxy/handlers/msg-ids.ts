@@ -1,16 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { HandlerContext } from './types.ts';
 import type { Mysql } from '../storage/mysql.ts';
+import { REBUILD_LOCK_KEY } from './unread-counters.ts';
 
 /**
  * Message ids per conversation come from Redis (`msg_id_{relateId}`,
  * `group_msg_id_{groupId}`, TeamTalk's keys) and are never reused: when a
  * key is missing (Redis restarted empty, flushed, or evicted), it is seeded
- * from the largest msgId stored in MySQL before it is incremented.
+ * from the largest msgId stored in MySQL before it is incremented. The same
+ * script tells whether a counter rebuild is under way (unread-counters.ts),
+ * atomically with the allocation: ids handed out before a rebuild starts are
+ * below every bound it sets.
  */
 const ALLOC = `
 local out = {}
-for i = 1, #KEYS do
+local n = #KEYS - 1
+for i = 1, n do
   local count = ARGV[2 * i - 1]
   local seed = ARGV[2 * i]
   local v = redis.call('GET', KEYS[i])
@@ -20,6 +25,7 @@ for i = 1, #KEYS do
   end
   if v then out[i] = redis.call('INCRBY', KEYS[i], count) else out[i] = -1 end
 end
+out[n + 1] = redis.call('EXISTS', KEYS[n + 1])
 return out
 `;
 
@@ -41,26 +47,35 @@ export interface IdRequest {
   count: number;
 }
 
+export interface Allocation {
+  /** The last id of each range, in input order. */
+  last: number[];
+  /** A counter rebuild was under way at allocation: count these messages through the marks. */
+  rebuilding: boolean;
+}
+
 /**
- * Reserves `count` ids for each conversation; returns the last id of each
- * range, in input order. One script call for the whole batch; a second one,
- * with seeds read from MySQL, only for counters Redis has lost.
+ * Reserves `count` ids for each conversation (0 reads the counter, seeding
+ * it when lost). One script call for the whole batch; a second one, with
+ * seeds read from MySQL, only for counters Redis has lost.
  */
-export async function allocateMsgIds(ctx: HandlerContext, reqs: readonly IdRequest[]): Promise<number[]> {
-  if (reqs.length === 0) return [];
+export async function allocateMsgIds(ctx: HandlerContext, reqs: readonly IdRequest[]): Promise<Allocation> {
+  if (reqs.length === 0) return { last: [], rebuilding: false };
   const redis = withAlloc(ctx.redis);
   const first = await alloc(redis, reqs, reqs.map(() => ''));
-  const missing = first.map((v, i) => (v < 0 ? i : -1)).filter((i) => i >= 0);
+  const missing = first.last.map((v, i) => (v < 0 ? i : -1)).filter((i) => i >= 0);
   if (missing.length === 0) return first;
   const seeds = await Promise.all(missing.map((i) => maxStoredMsgId(ctx.mysql, ctx.shards, reqs[i]!)));
   const seeded = await alloc(redis, missing.map((i) => reqs[i]!), seeds.map(String));
-  missing.forEach((i, j) => (first[i] = seeded[j]!));
-  return first;
+  missing.forEach((i, j) => (first.last[i] = seeded.last[j]!));
+  return { last: first.last, rebuilding: first.rebuilding || seeded.rebuilding };
 }
 
-async function alloc(redis: AllocRedis, reqs: readonly IdRequest[], seeds: readonly string[]): Promise<number[]> {
-  const out = await redis.allocMsgIds(reqs.length, ...reqs.map(keyOf), ...reqs.flatMap((r, i) => [r.count, seeds[i]!]));
-  return out.map(Number);
+async function alloc(redis: AllocRedis, reqs: readonly IdRequest[], seeds: readonly string[]): Promise<Allocation> {
+  const out = await redis.allocMsgIds(reqs.length + 1, ...reqs.map(keyOf), REBUILD_LOCK_KEY, ...reqs.flatMap((r, i) => [r.count, seeds[i]!]));
+  const last = out.map(Number);
+  const flag = last.pop();
+  return { last, rebuilding: flag === 1 };
 }
 
 function keyOf(r: IdRequest): string {
