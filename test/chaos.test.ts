@@ -38,9 +38,7 @@ test('chaos: kill -9 of an access server, then random frames at every port', { t
   assert.deepEqual(report.unexpectedExits, []);
 
   await t.test('kill-access: every message kept its promise', () => assertStorageInvariants(kill));
-  // TODO(issue 7, item 4: reconnects to a restarted peer within ~1 s): on main this holds in some runs (332 ms) and not
-  // in others (2.5 s after the restarted server listened, on a loaded machine); turn on once the fix lands.
-  await t.test('kill-access: acks and pushes back within 1.5 s of the restarted server listening', { skip: 'TODO: slow recovery after a restart (issue 7, item 4)' }, () => {
+  await t.test('kill-access: acks and pushes back within 1.5 s of the restarted server listening', () => {
     assert.notEqual(kill.recovery.ackBackMs, null, 'acks came back');
     assert.ok(kill.recovery.ackBackMs! <= PROMISE.backMs, `acks back after ${kill.recovery.ackBackMs} ms`);
     assert.notEqual(kill.recovery.pushBackMs, null, 'pushes came back');
@@ -57,8 +55,7 @@ test('chaos: kill -9 of an access server, then random frames at every port', { t
   await t.test('frames: well-behaved clients keep a p99 under 100 ms', { skip: 'TODO: decoder copies and unbounded frame buffers (issue 7, items 1 and 7)' }, () => {
     assert.ok(frames.recovery.duringFault.p99Ms < PROMISE.framesP99Ms, `p99 ${frames.recovery.duringFault.p99Ms} ms`);
   });
-  // TODO(issue 7, item 7: memory taken by a burst is not given back): turn on once fixed.
-  await t.test('frames: RSS of every server back within 20%', { skip: 'TODO: partial frames held without byte budgets (issue 7, item 7)' }, () => {
+  await t.test('frames: RSS of every server back within 20%', () => {
     for (const [name, m] of Object.entries(frames.memory)) assert.ok(m.growth === null || m.growth <= PROMISE.rssGrowth, `${name}: ${m.growth}`);
   });
 });

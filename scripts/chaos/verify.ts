@@ -77,6 +77,30 @@ async function storedRows(mysqlUrl: string, shards: number, scenario: string): P
   return rows;
 }
 
+/**
+ * Waits (bounded) until db-proxy trusts the unread counters again: its
+ * marker (`db_proxy_counters_run_id`) names the running Redis and no rebuild
+ * holds the lock. Counters are checked once they are promised exact; how
+ * long that took is part of the report. Null: not within `timeoutMs`.
+ */
+async function countersTrusted(redisUrl: string, timeoutMs: number): Promise<number | null> {
+  const started = Date.now();
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, lazyConnect: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    while (Date.now() - started < timeoutMs) {
+      const runId = /run_id:([0-9a-f]+)/.exec(await redis.info('server'))?.[1];
+      const [marker, lock] = await redis.mget('db_proxy_counters_run_id', 'db_proxy_counters_rebuild_lock');
+      if (runId && marker === runId && lock === null) return Date.now() - started;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return null;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function unreadCounters(redisUrl: string, load: Load): Promise<number[]> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, lazyConnect: true });
   try {
@@ -95,6 +119,9 @@ async function unreadCounters(redisUrl: string, load: Load): Promise<number[]> {
 export async function verify(load: Load, storage: { mysqlUrl: string; redisUrl: string; shards: number }): Promise<Verdict> {
   const notes: string[] = [];
   const rows = await retried('MySQL', () => storedRows(storage.mysqlUrl, storage.shards, load.scenario), notes);
+  const trustedAfterMs = await retried('Redis', () => countersTrusted(storage.redisUrl, 60_000), notes);
+  if (trustedAfterMs === null) notes.push('unread counters still not rebuilt after 60 s');
+  else if (trustedAfterMs > 200) notes.push(`unread counters trusted again ${trustedAfterMs} ms after the load ended`);
   const unread = await retried('Redis', () => unreadCounters(storage.redisUrl, load), notes);
   const v: Verdict = { ...emptyVerdict(), skipped: load.skipped, notes };
   load.pairs.forEach((s, i) => {
