@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -14,6 +15,36 @@ export interface DeliveryStats {
   routed: number;
   /** Deliveries that arrived from a route-server. */
   inbound: number;
+  /** Messages from a route-server already pushed here (a delivery handed on twice after a route-server dropped); not pushed again. */
+  duplicates: number;
+}
+
+/** Messages a route-server delivered lately, to drop a second copy: bounded in count and age. */
+export class RecentMessages {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly max = 100_000,
+    private readonly ttlMs = 60_000,
+  ) {}
+
+  /** True when `key` was seen within the TTL; records it otherwise. */
+  check(key: string, now = Date.now()): boolean {
+    const at = this.seen.get(key);
+    if (at !== undefined && now - at <= this.ttlMs) return true;
+    if (at !== undefined) this.seen.delete(key);
+    this.seen.set(key, now);
+    // Oldest first: drop what is too old, and the oldest beyond the bound.
+    for (const [k, t] of this.seen) {
+      if (this.seen.size <= this.max && now - t <= this.ttlMs) break;
+      this.seen.delete(k);
+    }
+    return false;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
 }
 
 /** Which local connections of a recipient get a command (TeamTalk's per-type broadcasts). */
@@ -31,7 +62,8 @@ function accepts(conn: ClientConnection, commandId: number): boolean {
  * route-servers deliver here, to the local connections they name.
  */
 export class Delivery {
-  readonly stats: DeliveryStats = { local: 0, routed: 0, inbound: 0 };
+  readonly stats: DeliveryStats = { local: 0, routed: 0, inbound: 0, duplicates: 0 };
+  private readonly recent = new RecentMessages();
 
   constructor(
     private readonly serverId: string,
@@ -82,6 +114,10 @@ export class Delivery {
             return;
           }
           this.stats.inbound++;
+          if (this.recent.check(`s${m.fromUserId}:${m.toSessionId}:${m.msgId}`)) {
+            this.stats.duplicates++;
+            return;
+          }
           this.deliverLocal([m.toSessionId, m.fromUserId], commandId, encodePdu({ commandId }, pdu.body), -1);
           return;
         }
@@ -89,6 +125,11 @@ export class Delivery {
           const m = decodeBody(Cid.CID_EXT_ROUTE_TO_USERS, pdu.body);
           if (m.originServer === this.serverId) return;
           this.stats.inbound++;
+          // A group message's body names its group and msg id: the same body twice is the same message.
+          if (m.commandId === Cid.CID_MSG_DATA && this.recent.check(`g${createHash('sha1').update(m.pduBody).digest('base64')}`)) {
+            this.stats.duplicates++;
+            return;
+          }
           this.deliverLocal(m.userIds, m.commandId, encodePdu({ commandId: m.commandId }, m.pduBody), -1);
           return;
         }

@@ -51,6 +51,11 @@ export function metricsOf(p: MetricSources): Metric[] {
     counter('route_unsent', 'Deliveries no route-server link took at once (kept in the backlog, or dropped).', p.route.stats.unsent),
     gauge('route_backlog', 'Deliveries waiting for a route-server link.', p.route.backlogSize),
     counter('route_backlog_dropped', 'Deliveries dropped: backlog full or too old (the messages stay unread).', p.route.stats.dropped),
+    gauge('route_unacked', 'Deliveries written to route-servers and not acked yet.', p.route.unackedSize),
+    counter('route_acked', 'Deliveries route-servers acked.', p.route.stats.acked),
+    counter('route_resent', 'Deliveries handed on again: their route-server link dropped before acking them.', p.route.stats.resent),
+    counter('route_untracked', 'Deliveries written without an ack expected (a link at its unacked bound).', p.route.stats.untracked),
+    counter('deliveries_duplicate', 'Messages from route-servers already pushed here; not pushed again.', p.delivery.stats.duplicates),
     counter('db_answers_late', 'db-proxy answers that came after their request timed out (dropped).', p.db.stats.late),
     counter('db_answers_unmatched', 'db-proxy answers matching no request (dropped).', p.db.stats.unmatched),
   ];

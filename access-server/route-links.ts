@@ -8,6 +8,9 @@ import type { AccessConfig } from './config.ts';
 import { pickByKey } from './conversation.ts';
 import { PeerLink } from './peer-link.ts';
 
+/** Byte offset of seq_num in the PDU header. */
+const SEQ_OFFSET = 12;
+
 /** Most ServerUserStat entries in one CID_OTHER_ONLINE_USER_INFO. */
 export const ONLINE_LIST_CHUNK = 10_000;
 
@@ -27,6 +30,12 @@ export interface RouteStats {
   backlogged: number;
   /** Deliveries dropped: the backlog was full or they waited too long. */
   dropped: number;
+  /** Deliveries a route-server acked (links where both sides speak CID_EXT_ROUTE_ACK). */
+  acked: number;
+  /** Deliveries handed on again because their link dropped before acking them. */
+  resent: number;
+  /** Deliveries written without an ack expected (the link's acks at their bound). */
+  untracked: number;
 }
 
 /** Bounds of the deliveries kept while no route-server link is up. */
@@ -51,10 +60,22 @@ interface Held {
   at: number;
 }
 
+/** Deliveries awaiting an ack per link (bytes: the backlog's bound); beyond it they are written without one. */
+export const MAX_UNACKED = 30_000;
+/** How long a link that opened waits for the route-server's ack announcement before the backlog goes out without acks. */
+const ANNOUNCE_WAIT_MS = 1000;
+
 interface Link {
   peer: PeerLink;
   /** Queries to this route-server, matched by seq; a timed-out seq is never reused. */
   queries: Correlator<Record<string, unknown>>;
+  /** The route-server announced delivery acks on this connection. */
+  acks: boolean;
+  /** Deliveries written and not acked yet, by header seq, oldest first. */
+  unacked: Map<number, Held>;
+  unackedBytes: number;
+  lastSeq: number;
+  announceTimer: NodeJS.Timeout | null;
 }
 
 /**
@@ -65,9 +86,15 @@ interface Link {
  * route-server takes (all down) is kept in a backlog bounded in count, bytes
  * and age, and sent in order as soon as a link is up again; while the backlog
  * is not empty, new deliveries queue behind it so their order holds.
+ * Where the route-server speaks delivery acks (CID_EXT_ROUTE_ACK, announced
+ * by both sides once per connection), each delivery is kept until it is
+ * acked; those a link had not acked when it dropped (the route-server may
+ * have died with them) go to the front of the backlog and on to another
+ * route-server. The receiving access server drops a message it already
+ * pushed (Delivery), so a delivery handed on twice reaches a client once.
  */
 export class RouteLinks {
-  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0, backlogged: 0, dropped: 0 };
+  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0, backlogged: 0, dropped: 0, acked: 0, resent: 0, untracked: 0 };
   private readonly links: Link[];
   private backlog: Held[] = [];
   private backlogBytes = 0;
@@ -82,17 +109,35 @@ export class RouteLinks {
     this.limits = config.routeBacklog ?? DEFAULT_BACKLOG;
     const child = log.child({ peer: 'route-server' });
     this.links = config.routeServers.map((addr) => {
-      const link: Link = { queries: new Correlator({ space: 'seq', maxPending: MAX_PENDING_QUERIES }), peer: null as unknown as PeerLink };
+      const link: Link = {
+        queries: new Correlator({ space: 'seq', maxPending: MAX_PENDING_QUERIES }),
+        peer: null as unknown as PeerLink,
+        acks: false,
+        unacked: new Map(),
+        unackedBytes: 0,
+        lastSeq: 0,
+        announceTimer: null,
+      };
       link.peer = new PeerLink(addr, 0, config.links, child, {
         onOpen: (peer) => {
           this.register(peer);
-          this.flush();
+          peer.write(pdu(Cid.CID_EXT_ROUTE_ACK, { seqNums: [] }));
+          // The backlog waits for the answer, so that what it sends is acked; a route-server that never answers gets it anyway.
+          link.announceTimer = setTimeout(() => {
+            link.announceTimer = null;
+            this.flush();
+          }, ANNOUNCE_WAIT_MS);
+          link.announceTimer.unref();
         },
         onPdu: (_peer, p) => {
           this.stats.received++;
-          if (!this.answer(link, p)) this.onPdu(p);
+          if (p.header.commandId === Cid.CID_EXT_ROUTE_ACK) this.onAck(link, p);
+          else if (!this.answer(link, p)) this.onPdu(p);
         },
-        onDown: () => link.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, `route-server link ${link.peer.name} closed`)),
+        onDown: () => {
+          link.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, `route-server link ${link.peer.name} closed`));
+          this.requeue(link);
+        },
       });
       return link;
     });
@@ -157,8 +202,19 @@ export class RouteLinks {
     return opened.answer;
   }
 
+  /** Deliveries written and not acked yet, over all links. */
+  get unackedSize(): number {
+    let n = 0;
+    for (const l of this.links) n += l.unacked.size;
+    return n;
+  }
+
   close(): void {
     for (const l of this.links) {
+      if (l.announceTimer) clearTimeout(l.announceTimer);
+      l.announceTimer = null;
+      l.unacked.clear();
+      l.unackedBytes = 0;
       l.peer.close();
       l.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, 'route-server links closed'));
     }
@@ -174,17 +230,82 @@ export class RouteLinks {
     return outcome !== 'unknown';
   }
 
-  private writeByKey(key: string, bytes: Uint8Array): boolean {
+  /** CID_EXT_ROUTE_ACK: the announcement (no seqs), or deliveries the route-server passed on. */
+  private onAck(link: Link, p: Pdu): void {
+    let seqs: number[];
+    try {
+      seqs = decodeBody(Cid.CID_EXT_ROUTE_ACK, p.body).seqNums;
+    } catch (err) {
+      this.log.warn({ err, link: link.peer.name }, 'undecodable route ack; ignored');
+      return;
+    }
+    if (seqs.length === 0) {
+      if (link.acks) return;
+      link.acks = true;
+      if (link.announceTimer) clearTimeout(link.announceTimer);
+      link.announceTimer = null;
+      this.flush();
+      return;
+    }
+    for (const seq of seqs) {
+      const h = link.unacked.get(seq);
+      if (!h) continue;
+      link.unacked.delete(seq);
+      link.unackedBytes -= h.bytes.length;
+      this.stats.acked++;
+    }
+  }
+
+  /** A link dropped: what it had not acked goes first in the backlog, then to the links still up. */
+  private requeue(link: Link): void {
+    if (link.announceTimer) clearTimeout(link.announceTimer);
+    link.announceTimer = null;
+    link.acks = false;
+    if (link.unacked.size === 0) return;
+    const held = [...link.unacked.values()];
+    link.unacked.clear();
+    link.unackedBytes = 0;
+    this.stats.resent += held.length;
+    this.backlog = [...held, ...this.backlog];
+    for (const h of held) this.backlogBytes += h.bytes.length;
+    this.log.warn({ link: link.peer.name, deliveries: held.length }, 'route-server link dropped with deliveries not acked; handing them on');
+    this.flush();
+  }
+
+  private writeByKey(key: string, bytes: Uint8Array, at = Date.now()): boolean {
     let usable = this.links.filter((l) => l.peer.usable);
     while (usable.length > 0) {
       const link = pickByKey(usable, key, (l) => l.peer.name);
-      if (link.peer.write(bytes)) {
+      if (this.writeTo(link, key, bytes, at)) {
         this.stats.sent++;
         return true;
       }
       usable = usable.filter((l) => l !== link);
     }
     return false;
+  }
+
+  /** Writes one delivery, numbered and kept until acked where the link acks. */
+  private writeTo(link: Link, key: string, bytes: Uint8Array, at: number): boolean {
+    if (!link.acks) return link.peer.write(bytes);
+    if (link.unacked.size >= MAX_UNACKED || link.unackedBytes + bytes.length > this.limits.maxBytes) {
+      this.stats.untracked++;
+      return link.peer.write(bytes);
+    }
+    const seq = this.nextSeq(link);
+    const numbered = Buffer.from(bytes);
+    numbered.writeUInt16BE(seq, SEQ_OFFSET);
+    if (!link.peer.write(numbered)) return false;
+    link.unacked.set(seq, { key, bytes, at });
+    link.unackedBytes += bytes.length;
+    return true;
+  }
+
+  /** 1..65535, skipping seqs still awaiting their ack (at most MAX_UNACKED are). */
+  private nextSeq(link: Link): number {
+    do link.lastSeq = link.lastSeq >= 0xffff ? 1 : link.lastSeq + 1;
+    while (link.unacked.has(link.lastSeq));
+    return link.lastSeq;
   }
 
   private hold(key: string, bytes: Uint8Array): boolean {
@@ -215,7 +336,7 @@ export class RouteLinks {
   private flush(): void {
     this.expire(Date.now());
     let sent = 0;
-    while (sent < this.backlog.length && this.writeByKey(this.backlog[sent]!.key, this.backlog[sent]!.bytes)) {
+    while (sent < this.backlog.length && this.writeByKey(this.backlog[sent]!.key, this.backlog[sent]!.bytes, this.backlog[sent]!.at)) {
       this.backlogBytes -= this.backlog[sent]!.bytes.length;
       sent++;
     }

@@ -133,6 +133,7 @@ export const Cid = {
   CID_EXT_AUTH_CHALLENGE: 0x0a04,
   CID_EXT_AUTH_PROOF: 0x0a05,
   CID_EXT_AUTH_RESULT: 0x0a06,
+  CID_EXT_ROUTE_ACK: 0x0a10,
 } as const;
 
 export type CidName = keyof typeof Cid;

@@ -145,6 +145,7 @@ export const COMMAND_TABLE = {
   [Cid.CID_EXT_AUTH_CHALLENGE]: row(X.IMAuthChallenge),
   [Cid.CID_EXT_AUTH_PROOF]: row(X.IMAuthProof, Cid.CID_EXT_AUTH_RESULT),
   [Cid.CID_EXT_AUTH_RESULT]: row(X.IMAuthResult),
+  [Cid.CID_EXT_ROUTE_ACK]: row(X.IMRouteAck, null, 'access-server <-> route-server: deliveries taken'),
 } as const satisfies Record<CidValue, CommandRow>;
 
 export type CommandTable = typeof COMMAND_TABLE;

@@ -2,7 +2,8 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { Admission } from '../common/cluster-auth.ts';
 import { PduLink, type PduLinkOptions } from '../common/pdu-link.ts';
-import type { Pdu } from '../proto/header.ts';
+import { Cid, encodeBody } from '../proto/commands.ts';
+import { encodePdu, type Pdu } from '../proto/header.ts';
 
 export type LinkOptions = PduLinkOptions;
 
@@ -18,6 +19,9 @@ export interface RouteLinkHooks {
 export class RouteLink extends PduLink {
   /** The server id (`host_name`) once the link has registered. */
   serverId: string | null = null;
+  /** The peer announced delivery acks (CID_EXT_ROUTE_ACK): its numbered deliveries are acked once passed on. */
+  acksDeliveries = false;
+  private acks: number[] = [];
 
   constructor(
     socket: net.Socket,
@@ -27,6 +31,22 @@ export class RouteLink extends PduLink {
     private readonly hooks: RouteLinkHooks,
   ) {
     super(socket, log, opts);
+  }
+
+  /**
+   * Acks delivery `seq` of this peer (nothing when it does not speak acks,
+   * or seq is 0); the acks of one turn of the event loop go in one PDU.
+   */
+  ackDelivery(seq: number): void {
+    if (!this.acksDeliveries || seq === 0) return;
+    if (this.acks.length === 0) setImmediate(() => this.flushAcks());
+    this.acks.push(seq);
+  }
+
+  private flushAcks(): void {
+    const seqNums = this.acks;
+    this.acks = [];
+    if (!this.closed && seqNums.length > 0) this.write(encodePdu({ commandId: Cid.CID_EXT_ROUTE_ACK }, encodeBody(Cid.CID_EXT_ROUTE_ACK, { seqNums })));
   }
 
   /** Milliseconds since the peer last sent a whole frame. */

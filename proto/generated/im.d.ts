@@ -4345,7 +4345,8 @@ export namespace IM {
             CID_EXT_AUTH_HELLO = 2563,
             CID_EXT_AUTH_CHALLENGE = 2564,
             CID_EXT_AUTH_PROOF = 2565,
-            CID_EXT_AUTH_RESULT = 2566
+            CID_EXT_AUTH_RESULT = 2566,
+            CID_EXT_ROUTE_ACK = 2576
         }
 
         /** Properties of a IMRouteToUsers. */
@@ -5010,6 +5011,103 @@ export namespace IM {
 
             /**
              * Gets the default type url for IMAuthResult
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMRouteAck. */
+        interface IIMRouteAck {
+
+            /** IMRouteAck seqNums */
+            seqNums?: (number[]|null);
+        }
+
+        /** Represents a IMRouteAck. */
+        class IMRouteAck implements IIMRouteAck {
+
+            /**
+             * Constructs a new IMRouteAck.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMRouteAck);
+
+            /** IMRouteAck seqNums. */
+            public seqNums: number[];
+
+            /**
+             * Creates a new IMRouteAck instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMRouteAck instance
+             */
+            public static create(properties?: IM.Ext.IIMRouteAck): IM.Ext.IMRouteAck;
+
+            /**
+             * Encodes the specified IMRouteAck message. Does not implicitly {@link IM.Ext.IMRouteAck.verify|verify} messages.
+             * @param message IMRouteAck message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMRouteAck, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMRouteAck message, length delimited. Does not implicitly {@link IM.Ext.IMRouteAck.verify|verify} messages.
+             * @param message IMRouteAck message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMRouteAck, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMRouteAck message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMRouteAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMRouteAck;
+
+            /**
+             * Decodes a IMRouteAck message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMRouteAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMRouteAck;
+
+            /**
+             * Verifies a IMRouteAck message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMRouteAck message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMRouteAck
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMRouteAck;
+
+            /**
+             * Creates a plain object from a IMRouteAck message. Also converts values to other types if specified.
+             * @param message IMRouteAck
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMRouteAck, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMRouteAck to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMRouteAck
              * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns The default type url
              */

@@ -12324,6 +12324,7 @@ export const IM = $root.IM = (() => {
          * @property {number} CID_EXT_AUTH_CHALLENGE=2564 CID_EXT_AUTH_CHALLENGE value
          * @property {number} CID_EXT_AUTH_PROOF=2565 CID_EXT_AUTH_PROOF value
          * @property {number} CID_EXT_AUTH_RESULT=2566 CID_EXT_AUTH_RESULT value
+         * @property {number} CID_EXT_ROUTE_ACK=2576 CID_EXT_ROUTE_ACK value
          */
         Ext.ExtCmdID = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -12333,6 +12334,7 @@ export const IM = $root.IM = (() => {
             values[valuesById[2564] = "CID_EXT_AUTH_CHALLENGE"] = 2564;
             values[valuesById[2565] = "CID_EXT_AUTH_PROOF"] = 2565;
             values[valuesById[2566] = "CID_EXT_AUTH_RESULT"] = 2566;
+            values[valuesById[2576] = "CID_EXT_ROUTE_ACK"] = 2576;
             return values;
         })();
 
@@ -14219,6 +14221,275 @@ export const IM = $root.IM = (() => {
             };
 
             return IMAuthResult;
+        })();
+
+        Ext.IMRouteAck = (function() {
+
+            /**
+             * Properties of a IMRouteAck.
+             * @memberof IM.Ext
+             * @interface IIMRouteAck
+             * @property {Array.<number>|null} [seqNums] IMRouteAck seqNums
+             */
+
+            /**
+             * Constructs a new IMRouteAck.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMRouteAck.
+             * @implements IIMRouteAck
+             * @constructor
+             * @param {IM.Ext.IIMRouteAck=} [properties] Properties to set
+             */
+            function IMRouteAck(properties) {
+                this.seqNums = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMRouteAck seqNums.
+             * @member {Array.<number>} seqNums
+             * @memberof IM.Ext.IMRouteAck
+             * @instance
+             */
+            IMRouteAck.prototype.seqNums = $util.emptyArray;
+
+            /**
+             * Creates a new IMRouteAck instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {IM.Ext.IIMRouteAck=} [properties] Properties to set
+             * @returns {IM.Ext.IMRouteAck} IMRouteAck instance
+             */
+            IMRouteAck.create = function create(properties) {
+                return new IMRouteAck(properties);
+            };
+
+            /**
+             * Encodes the specified IMRouteAck message. Does not implicitly {@link IM.Ext.IMRouteAck.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {IM.Ext.IIMRouteAck} message IMRouteAck message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMRouteAck.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.seqNums != null && message.seqNums.length)
+                    for (let i = 0; i < message.seqNums.length; ++i)
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.seqNums[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMRouteAck message, length delimited. Does not implicitly {@link IM.Ext.IMRouteAck.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {IM.Ext.IIMRouteAck} message IMRouteAck message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMRouteAck.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMRouteAck message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMRouteAck} IMRouteAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMRouteAck.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMRouteAck();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.seqNums && message.seqNums.length))
+                                message.seqNums = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.seqNums.push(reader.uint32());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.seqNums.push(reader.uint32());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a IMRouteAck message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMRouteAck} IMRouteAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMRouteAck.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMRouteAck message.
+             * @function verify
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMRouteAck.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.seqNums != null && Object.hasOwnProperty.call(message, "seqNums")) {
+                    if (!Array.isArray(message.seqNums))
+                        return "seqNums: array expected";
+                    for (let i = 0; i < message.seqNums.length; ++i)
+                        if (!$util.isInteger(message.seqNums[i]))
+                            return "seqNums: integer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a IMRouteAck message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMRouteAck} IMRouteAck
+             */
+            IMRouteAck.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMRouteAck)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMRouteAck: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMRouteAck();
+                if (object.seqNums) {
+                    if (!Array.isArray(object.seqNums))
+                        throw TypeError(".IM.Ext.IMRouteAck.seqNums: array expected");
+                    message.seqNums = [];
+                    for (let i = 0; i < object.seqNums.length; ++i)
+                        message.seqNums[i] = object.seqNums[i] >>> 0;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMRouteAck message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {IM.Ext.IMRouteAck} message IMRouteAck
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMRouteAck.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.seqNums = [];
+                if (message.seqNums && message.seqNums.length) {
+                    object.seqNums = [];
+                    for (let j = 0; j < message.seqNums.length; ++j)
+                        object.seqNums[j] = message.seqNums[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this IMRouteAck to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMRouteAck
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMRouteAck.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMRouteAck
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMRouteAck
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMRouteAck.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMRouteAck";
+            };
+
+            return IMRouteAck;
         })();
 
         return Ext;

@@ -5,7 +5,9 @@
  * its user list narrowed to that server's recipients. Never back to the
  * origin link, never to a server that holds none of the recipients. In a
  * route-server's first seconds a delivery with no recipient yet is held and
- * retried while access servers re-register (held.ts).
+ * retried while access servers re-register (held.ts). A delivery numbered by
+ * a peer that speaks acks is acked once written to its targets, found to
+ * have none, or held.
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { isGroupMsgType } from '../../proto/conversation.ts';
@@ -23,7 +25,7 @@ export const onMsgData: Handler = (ctx, from, pdu) => {
     return;
   }
   const fromId = from.id;
-  const bytes = reframe(pdu);
+  const bytes = reframe(pdu, forwardedSeq(from, pdu));
   const route = (): boolean => {
     const targets = new Set<number>();
     for (const id of ctx.presence.holders(m.toSessionId)) targets.add(id);
@@ -35,12 +37,27 @@ export const onMsgData: Handler = (ctx, from, pdu) => {
   if (!route() && !ctx.hold?.(route, bytes.length)) ctx.stats.unrouted++;
 };
 
+/**
+ * CID_EXT_ROUTE_ACK with no seqs: the access server speaks delivery acks;
+ * answered in kind once per link. Only from a registered link.
+ */
+export const onRouteAck: Handler = (ctx, from, pdu) => {
+  const m = decodeOrNull(ctx, from, Cid.CID_EXT_ROUTE_ACK, pdu);
+  if (!m || m.seqNums.length > 0 || from.acksDeliveries) return;
+  if (from.serverId === null) {
+    from.log.warn('delivery ack announcement before registration; ignored');
+    return;
+  }
+  from.acksDeliveries = true;
+  from.write(encodePdu({ commandId: Cid.CID_EXT_ROUTE_ACK }, encodeBody(Cid.CID_EXT_ROUTE_ACK, { seqNums: [] })));
+};
+
 export const onRouteToUsers: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_EXT_ROUTE_TO_USERS, pdu);
   if (!m) return;
   const fromId = from.id;
   const originServer = m.originServer !== '' ? m.originServer : (from.serverId ?? '');
-  const seqNum = pdu.header.seqNum;
+  const seqNum = forwardedSeq(from, pdu);
   const route = (): boolean => {
     const perLink = new Map<number, number[]>();
     const seen = new Set<number>();
@@ -68,13 +85,29 @@ export const onRouteToUsers: Handler = (ctx, from, pdu) => {
   if (!route() && !ctx.hold?.(route, pdu.body.length)) ctx.stats.unrouted++;
 };
 
-/** The PDU as it came in: same header fields, same body. */
-export function reframe(pdu: Pdu): Uint8Array {
+/**
+ * Handler `h` of a delivery, then its ack to the peer (whatever became of
+ * it: a delivery that cannot be routed would fare no better sent again).
+ */
+export function acking(h: Handler): Handler {
+  return (ctx, from, pdu) => {
+    try {
+      h(ctx, from, pdu);
+    } finally {
+      from.ackDelivery(pdu.header.seqNum);
+    }
+  };
+}
+
+/** The seq a delivery goes on with: the sender's own, except the numbering of a peer that speaks acks (meaningless to others). */
+function forwardedSeq(from: RouteLink, pdu: Pdu): number {
+  return from.acksDeliveries ? 0 : pdu.header.seqNum;
+}
+
+/** The PDU as it came in: same header fields (seq as given), same body. */
+export function reframe(pdu: Pdu, seqNum = pdu.header.seqNum): Uint8Array {
   const h = pdu.header;
-  return encodePdu(
-    { commandId: h.commandId, serviceId: h.serviceId, seqNum: h.seqNum, flag: h.flag, version: h.version, reserved: h.reserved },
-    pdu.body,
-  );
+  return encodePdu({ commandId: h.commandId, serviceId: h.serviceId, seqNum, flag: h.flag, version: h.version, reserved: h.reserved }, pdu.body);
 }
 
 /** Writes to link `id` if it is still open; counts what was written. */

@@ -1,5 +1,5 @@
 import { Cid } from '../../proto/commands.ts';
-import { onMsgData, onRouteToUsers } from './delivery.ts';
+import { acking, onMsgData, onRouteAck, onRouteToUsers } from './delivery.ts';
 import { onKickConn } from './kick.ts';
 import { onMsgServInfo, onOnlineUserInfo, onUserCntUpdate, onUserStatusUpdate, onUsersStatusRequest } from './presence.ts';
 import type { Handler, Registry } from './types.ts';
@@ -11,7 +11,8 @@ export const registry: Registry = new Map<number, Handler>([
   [Cid.CID_OTHER_USER_STATUS_UPDATE, onUserStatusUpdate],
   [Cid.CID_OTHER_USER_CNT_UPDATE, onUserCntUpdate],
   [Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, onUsersStatusRequest],
-  [Cid.CID_MSG_DATA, onMsgData],
-  [Cid.CID_EXT_ROUTE_TO_USERS, onRouteToUsers],
+  [Cid.CID_MSG_DATA, acking(onMsgData)],
+  [Cid.CID_EXT_ROUTE_TO_USERS, acking(onRouteToUsers)],
   [Cid.CID_EXT_KICK_CONN, onKickConn],
+  [Cid.CID_EXT_ROUTE_ACK, onRouteAck],
 ]);
