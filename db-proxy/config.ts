@@ -26,10 +26,9 @@ export function loadConfig(env: Env): DbProxyConfig {
   const shardMap = stringFromEnv(env, 'SHARD_MAP', '');
   parseShardMap(mysqlUrl, shards, shardMap); // fail at start-up, not in a worker
   const logLevel = stringFromEnv(env, 'LOG_LEVEL', 'info');
-  const settleMs = intFromEnv(env, 'DB_PROXY_REBUILD_SETTLE_MS', 1000, { min: 0, max: 60_000 });
-  const maxRounds = intFromEnv(env, 'DB_PROXY_REBUILD_ROUNDS', 10, { min: 1, max: 1000 });
-  // Every request is answered within this, storage up or not; the storage bounds default to parts of it.
   const failFastMs = intFromEnv(env, 'DB_PROXY_FAIL_FAST_MS', 1000, { min: 100, max: 600_000 });
+  // Messages up to a rebuild's bound that are still under way are answered (and their rows settled) within the fail-fast bound.
+  const settleMs = intFromEnv(env, 'DB_PROXY_REBUILD_SETTLE_MS', failFastMs, { min: 0, max: 60_000 });
   const host = stringFromEnv(env, 'DB_PROXY_HOST', '127.0.0.1');
   const config: DbProxyConfig = {
     workers,
@@ -40,9 +39,8 @@ export function loadConfig(env: Env): DbProxyConfig {
       checkMs: intFromEnv(env, 'DB_PROXY_REDIS_CHECK_MS', 1000, { min: 0, max: 3_600_000 }),
       batch: intFromEnv(env, 'DB_PROXY_REBUILD_BATCH', 500, { min: 1, max: 10_000 }),
       settleMs,
-      maxRounds,
-      // Outlives the longest batch: every round settles once.
-      lockTtlMs: 30_000 + 2 * maxRounds * settleMs,
+      // Outlives the longest batch (it settles once); extended after each.
+      lockTtlMs: 30_000 + 4 * settleMs,
     },
     server: {
       host,

@@ -1,7 +1,7 @@
 import type { HandlerContext } from './handlers/types.ts';
 import { ReadType } from './handlers/session-read.ts';
 import { rebuildMarkKey, REBUILD_MARK_TTL_MS, withUnreadScripts } from './handlers/unread-counters.ts';
-import { settle, type RebuildOptions, type RebuildResult } from './rebuild-cas.ts';
+import { byShard, lostCounterSeeds, results, settle, type RebuildOptions, type RebuildResult } from './rebuild-batch.ts';
 
 interface Relation {
   id: number;
@@ -40,7 +40,7 @@ export async function rebuildSingles(ctx: HandlerContext, opts: RebuildOptions):
     );
     if (rels.length === 0) return out;
     cursor = rels[rels.length - 1]!.id;
-    const seeds = await lostCounterSeeds(ctx, rels);
+    const seeds = await lostCounterSeeds(ctx, rels, 'single');
     const mark = redis.pipeline() as unknown as ReturnType<typeof withUnreadScripts>;
     for (const r of rels) {
       void mark.rebuildMark(`msg_id_${r.id}`, rebuildMarkKey(r.smallId), rebuildMarkKey(r.bigId), r.bigId, r.smallId, REBUILD_MARK_TTL_MS, seeds.get(r.id) ?? 0);
@@ -57,42 +57,6 @@ export async function rebuildSingles(ctx: HandlerContext, opts: RebuildOptions):
     out.done += rels.length;
     await opts.onBatch?.();
   }
-}
-
-function results(res: [Error | null, unknown][] | null): unknown[] {
-  return (res ?? []).map(([err, v]) => {
-    if (err) throw err;
-    return v;
-  });
-}
-
-/** Relations whose msg id counter Redis lost: the largest msg id stored, as the bound a counter would be seeded with. */
-async function lostCounterSeeds(ctx: HandlerContext, rels: readonly Relation[]): Promise<Map<number, number>> {
-  const values = await ctx.redis.mget(rels.map((r) => `msg_id_${r.id}`));
-  const lost = rels.filter((_, i) => values[i] === null);
-  const out = new Map<number, number>();
-  await Promise.all(
-    [...byShard(ctx, lost)].map(async ([shard, list]) => {
-      const rows = await ctx.mysql.query<{ relateId: number; m: number }[]>(
-        ctx.mysql.shard(shard),
-        `SELECT relateId, MAX(msgId) AS m FROM IMMessage_${shard} WHERE relateId IN (${list.map(() => '?').join(', ')}) GROUP BY relateId`,
-        list.map((r) => r.id),
-      );
-      for (const row of rows) out.set(Number(row.relateId), Number(row.m));
-    }),
-  );
-  return out;
-}
-
-function byShard(ctx: HandlerContext, rels: readonly Relation[]): Map<number, Relation[]> {
-  const out = new Map<number, Relation[]>();
-  for (const r of rels) {
-    const s = r.id % ctx.shards;
-    let l = out.get(s);
-    if (!l) out.set(s, (l = []));
-    l.push(r);
-  }
-  return out;
 }
 
 /** Per relation: [unread of smallId from bigId, unread of bigId from smallId], messages up to the relation's bound. */

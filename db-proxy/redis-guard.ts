@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OwnedContext } from './context.ts';
-import { withRebuildCas, type RebuildOptions } from './rebuild-cas.ts';
+import type { RebuildOptions } from './rebuild-batch.ts';
 import { rebuildGroups } from './rebuild-groups.ts';
 import { rebuildSingles } from './rebuild-singles.ts';
 import { REBUILD_LOCK_KEY } from './handlers/unread-counters.ts';
@@ -45,7 +45,6 @@ export class RedisGuard {
     private readonly opts: GuardOptions,
     private readonly log: Logger,
   ) {
-    withRebuildCas(ctx.redis);
     ctx.redis.defineCommand('guardLockExtend', { numberOfKeys: 1, lua: EXTEND });
     ctx.redis.defineCommand('guardLockRelease', { numberOfKeys: 1, lua: RELEASE });
     ctx.redis.on('ready', this.onReady);

@@ -151,7 +151,7 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
   }
 });
 
-test('one-to-one counters are rebuilt while every conversation keeps receiving messages, concurrently, and a read ack lands mid-rebuild', async (t) => {
+test('counters are rebuilt while every conversation and a group keep receiving messages, concurrently, and a read ack lands mid-rebuild', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tt-redis-busy-'));
   const port = await freePort();
   let redisProc = await startPrivateRedis(port, dir);
@@ -169,49 +169,67 @@ test('one-to-one counters are rebuilt while every conversation keeps receiving m
   const guard = fx.proxy.redisGuard;
   await until(() => guard.stats.completed > 0, 5000, 'first check done');
   const c = await fx.connect();
-  // Conversations that stay busy for the whole rebuild: 1↔2 and 3↔4 both ways; 1→3 is read by 3 while the rebuild runs.
-  const routes: [number, number][] = [[1, 2], [2, 1], [3, 4], [4, 3]];
+  const created = await c.request(Cid.CID_GROUP_CREATE_REQUEST, { userId: 1, groupType: 2, groupName: 'busy', groupAvatar: '', memberIdList: [2, 3, 4] });
+  const groupId = (created.message as { groupId: number }).groupId;
+  assert.ok(groupId > 0);
+  // Busy for the whole rebuild: 1↔2 and 3↔4 both ways, and 1 and 2 in the group; 1→3 is read by 3 while the rebuild runs.
+  const routes: [number, number, boolean][] = [[1, 2, false], [2, 1, false], [3, 4, false], [4, 3, false], [1, groupId, true], [2, groupId, true]];
   const acked = new Map<string, number>();
+  const groupMsgs: { from: number; msgId: number }[] = [];
   let n = 0;
-  const send = async (from: number, to: number): Promise<void> => {
+  const send = async (from: number, to: number, group: boolean): Promise<void> => {
     const r = await c.request(
       Cid.CID_MSG_DATA,
-      { fromUserId: from, toSessionId: to, msgId: 0, createTime: 0, msgType: 1, msgData: Buffer.from(`b${n++}`) },
+      { fromUserId: from, toSessionId: to, msgId: 0, createTime: 0, msgType: group ? 17 : 1, msgData: Buffer.from(`b${n++}`) },
       { expect: Cid.CID_MSG_DATA },
     );
-    if ((r.message as { msgId: number }).msgId > 0) acked.set(`${to}:${from}`, (acked.get(`${to}:${from}`) ?? 0) + 1);
+    const msgId = (r.message as { msgId: number }).msgId;
+    if (msgId <= 0) return;
+    if (group) groupMsgs.push({ from, msgId });
+    else acked.set(`${to}:${from}`, (acked.get(`${to}:${from}`) ?? 0) + 1);
   };
-  for (let i = 0; i < 10; i++) await Promise.all([...routes, [1, 3] as [number, number]].map(([f, to]) => send(f, to)));
+  for (let i = 0; i < 10; i++) await Promise.all([...routes, [1, 3, false] as [number, number, boolean]].map(([f, to, g]) => send(f, to, g)));
+  // 3 has read the group so far (before the loss: its position is in MySQL).
+  c.send(Cid.CID_MSG_READ_ACK, { userId: 3, sessionId: groupId, msgId: 0, sessionType: 2 });
+  const readBy3 = Math.max(...groupMsgs.map((m) => m.msgId));
+  await until(async () => {
+    const [rows] = await storage.pool.query('SELECT msgId FROM IMSessionRead WHERE userId = 3 AND peerId = ? AND type = 2', [groupId]);
+    return (rows as unknown[]).length > 0;
+  }, 3000, 'group read position saved');
 
   const rebuildsBefore = guard.stats.completed;
   redisProc.kill('SIGKILL');
   await new Promise((r) => redisProc.once('exit', r));
   redisProc = await startPrivateRedis(port, dir);
   let stop = false;
-  let readDuringRebuild = false;
   let sentDuringRebuild = 0;
-  const busy = routes.map(async ([f, to]) => {
+  const busy = routes.map(async ([f, to, g]) => {
     while (!stop) {
-      await send(f, to);
+      await send(f, to, g);
       if (guard.stats.rebuilding) sentDuringRebuild++;
     }
   });
   await until(() => guard.stats.rebuilding, 5000, 'rebuild started');
   c.send(Cid.CID_MSG_READ_ACK, { userId: 3, sessionId: 1, msgId: 0, sessionType: 1 });
   acked.delete('3:1');
-  readDuringRebuild = true;
-  // With traffic on every conversation the rebuild must still finish (no compare-and-set that traffic keeps failing).
+  // With traffic on every conversation the rebuild must still finish (nothing that traffic keeps failing).
   await until(() => guard.stats.completed > rebuildsBefore, 20_000, 'counters rebuilt under traffic');
-  const stillRebuilding = !stop;
+  const stillBusy = !stop;
   stop = true;
   await Promise.all(busy);
-  assert.ok(stillRebuilding && readDuringRebuild);
+  assert.ok(stillBusy);
   assert.ok(sentDuringRebuild > 20, `messages stored during the rebuild: ${sentDuringRebuild}`);
-  assert.equal(guard.stats.lastResult, 'rebuilt');
+  // Group: unread = messages after the member's own last one, or after its read ack.
+  const groupUnread = (u: number): number => {
+    const own = Math.max(0, ...groupMsgs.filter((m) => m.from === u).map((m) => m.msgId));
+    const pos = Math.max(own, u === 3 ? readBy3 : 0);
+    return groupMsgs.filter((m) => m.msgId > pos).length;
+  };
   for (const u of USERS) {
     const r = await c.request(Cid.CID_MSG_UNREAD_CNT_REQUEST, { userId: u }, { expect: Cid.CID_MSG_UNREAD_CNT_RESPONSE });
-    const got = (r.message as { unreadinfoList: { sessionId: number; unreadCnt: number }[] }).unreadinfoList;
-    const want = new Map([...acked].filter(([k]) => k.startsWith(`${u}:`)).map(([k, v]) => [Number(k.split(':')[1]), v]));
-    assert.deepEqual(new Map(got.map((i) => [i.sessionId, i.unreadCnt])), want, `user ${u}: unread per session`);
+    const got = (r.message as { unreadinfoList: { sessionId: number; sessionType: number; unreadCnt: number }[] }).unreadinfoList;
+    const want = new Map([...acked].filter(([k]) => k.startsWith(`${u}:`)).map(([k, v]) => [`1:${k.split(':')[1]}`, v]));
+    if (groupUnread(u) > 0) want.set(`2:${groupId}`, groupUnread(u));
+    assert.deepEqual(new Map(got.map((i) => [`${i.sessionType}:${i.sessionId}`, i.unreadCnt])), want, `user ${u}: unread per session`);
   }
 });

@@ -4,6 +4,7 @@ import { previewData } from './message-audio.ts';
 import { findRelationId } from './relations.ts';
 import { perRequest, type HandlerContext } from './types.ts';
 import { rebuildMarkKey } from './unread-counters.ts';
+import { markGroupRead, withMarkRead } from './group-members.ts';
 import { latestIds, ReadType, saveReadPositions } from './session-read.ts';
 
 type RecentReq = IM.Buddy.IIMRecentContactSessionReq;
@@ -141,8 +142,9 @@ async function clearUnread(ctx: HandlerContext, userId: number, peerId: number, 
     if (single) {
       await ctx.redis.pipeline().hdel(`unread_${userId}`, String(peerId)).hdel(rebuildMarkKey(userId), String(peerId)).exec();
     } else {
-      const total = await ctx.redis.hgetall(`${peerId}_im_group_msg`);
-      if (Object.keys(total).length > 0) await ctx.redis.hset(`${userId}_${peerId}_im_user_group`, total);
+      const pipe = withMarkRead(ctx.redis).pipeline();
+      markGroupRead(pipe, peerId, [userId]);
+      await pipe.exec();
     }
     if (latest) await saveReadPositions(ctx, [{ userId, peerId, type: single ? ReadType.SINGLE : ReadType.GROUP, msgId: latest }]);
   } catch (err) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { groupRebuildMarkKey, withUnreadScripts, type UnreadRedis } from './unread-counters.ts';
 import { recordGroupJoin } from './session-read.ts';
 import type { HandlerContext } from './types.ts';
 
@@ -79,37 +80,23 @@ export async function membersOf(ctx: HandlerContext, groupIds: readonly number[]
   return out;
 }
 
-/**
- * Sets each user's read count of the group to the group total, so they have
- * nothing unread there (TeamTalk copies `{groupId}_im_group_msg` into
- * `{userId}_{groupId}_im_user_group`). Atomic against concurrent sends; a
- * group without a total yet gets read count 0.
- */
-const MARK_READ = `
-local total = redis.call('HGET', KEYS[1], 'count') or '0'
-for i = 2, #KEYS do
-  redis.call('HSET', KEYS[i], 'count', total)
-end
-return total
-`;
-
-interface ReadRedis {
-  groupMarkRead(numKeys: number, ...keys: string[]): Promise<string>;
-}
-
 /** Defines the mark-read script on `redis`; call before creating a pipeline that uses it. */
 export function withMarkRead(redis: Redis): Redis {
-  if (typeof (redis as unknown as Partial<ReadRedis>).groupMarkRead !== 'function') {
-    redis.defineCommand('groupMarkRead', { lua: MARK_READ });
-  }
-  return redis;
+  return withUnreadScripts(redis);
 }
 
-/** Queues a mark-read of `userIds` in `groupId` on a pipeline made after `withMarkRead`. */
+/**
+ * Queues, on a pipeline made after `withMarkRead`, a mark-read of `userIds`
+ * in `groupId`: each read count becomes the group total, so they have
+ * nothing unread there (TeamTalk copies `{groupId}_im_group_msg` into
+ * `{userId}_{groupId}_im_user_group`). Atomic against concurrent sends; a
+ * group without a total yet gets read count 0; a counter rebuild under way
+ * keeps these counts as they are.
+ */
 export function markGroupRead(pipe: object, groupId: number, userIds: readonly number[]): void {
   if (userIds.length === 0) return;
-  const keys = [groupKeys.total(groupId), ...userIds.map((u) => groupKeys.read(u, groupId))];
-  void (pipe as ReadRedis).groupMarkRead(keys.length, ...keys);
+  const keys = [groupKeys.total(groupId), ...userIds.map((u) => groupKeys.read(u, groupId)), groupRebuildMarkKey(groupId)];
+  void (pipe as UnreadRedis).groupMarkRead(keys.length, ...keys, ...userIds);
 }
 
 /**

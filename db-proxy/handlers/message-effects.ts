@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Row } from './message-insert.ts';
 import type { HandlerContext } from './types.ts';
-import { rebuildMarkKey, withUnreadScripts } from './unread-counters.ts';
+import { groupKeys } from './group-members.ts';
+import { groupRebuildMarkKey, rebuildMarkKey, withUnreadScripts, type UnreadRedis } from './unread-counters.ts';
 
 const SESSION_SINGLE = 1;
 const SESSION_GROUP = 2;
@@ -83,28 +84,9 @@ async function withDeadlockRetry<T>(fn: () => Promise<T>, tries = 3): Promise<T>
   }
 }
 
-/**
- * Group counters, TeamTalk's scheme: `{groupId}_im_group_msg` count is the
- * group total; `{userId}_{groupId}_im_user_group` count is what that member
- * has read. A sender has read everything up to its own last message.
- */
-const GROUP_BUMP = `
-local total = redis.call('HINCRBY', KEYS[1], 'count', ARGV[1])
-local n = tonumber(ARGV[1])
-for i = 2, #KEYS do
-  redis.call('HSET', KEYS[i], 'count', total - n + tonumber(ARGV[i]))
-end
-return total
-`;
-
-interface CounterRedis extends Redis {
-  groupBump(...args: (string | number)[]): Promise<number>;
-}
-
-/** Defines the group counter script on `redis` (once; context creation does it up front). */
+/** Defines the counter scripts on `redis` (once; context creation does it up front). */
 export function withGroupBump(redis: Redis): Redis {
-  if (typeof (redis as CounterRedis).groupBump !== 'function') redis.defineCommand('groupBump', { lua: GROUP_BUMP });
-  return redis;
+  return withUnreadScripts(redis);
 }
 
 /**
@@ -118,18 +100,22 @@ export function withGroupBump(redis: Redis): Redis {
  */
 export async function countRows(ctx: HandlerContext, rows: readonly Row[], rebuilding = false): Promise<void> {
   if (rows.length === 0) return;
-  withGroupBump(ctx.redis);
+  withUnreadScripts(ctx.redis);
   const { single, groups } = tally(rows);
   const pipe = ctx.redis.pipeline();
   bumpSingles(ctx, pipe, single, 1, rebuilding);
+  const scripts = pipe as unknown as UnreadRedis;
   for (const [groupId, g] of groups) {
     const users = [...g.lastBy];
-    (pipe as unknown as CounterRedis).groupBump(
-      1 + users.length,
-      `${groupId}_im_group_msg`,
-      ...users.map(([u]) => `${u}_${groupId}_im_user_group`),
+    void scripts.groupBump(
+      2 + users.length,
+      groupKeys.total(groupId),
+      groupRebuildMarkKey(groupId),
+      ...users.map(([u]) => groupKeys.read(u, groupId)),
       g.n,
+      g.minId,
       ...users.map(([, pos]) => pos),
+      ...users.map(([u]) => u),
     );
   }
   await execLogged(ctx, pipe, rows.length, 'unread counters not updated');
@@ -141,11 +127,18 @@ export async function uncountRows(ctx: HandlerContext, rows: readonly Row[], reb
   const { single, groups } = tally(rows);
   const pipe = ctx.redis.pipeline();
   bumpSingles(ctx, pipe, single, -1, rebuilding);
-  for (const [groupId, g] of groups) pipe.hincrby(`${groupId}_im_group_msg`, 'count', -g.n);
+  withUnreadScripts(ctx.redis);
+  for (const [groupId, g] of groups) void (pipe as unknown as UnreadRedis).groupUncount(groupKeys.total(groupId), groupRebuildMarkKey(groupId), g.n, g.minId);
   await execLogged(ctx, pipe, rows.length, 'unread counters of unstored messages not taken back');
 }
 
 type Single = [to: number, from: number, n: number, minMsgId: number];
+/** A group's messages in the batch: how many, the smallest id, each sender's position (1..n) of its last one. */
+interface GroupTally {
+  n: number;
+  minId: number;
+  lastBy: Map<number, number>;
+}
 
 function bumpSingles(ctx: HandlerContext, pipe: ReturnType<Redis['pipeline']>, single: readonly Single[], sign: 1 | -1, rebuilding: boolean): void {
   if (!rebuilding) {
@@ -153,21 +146,22 @@ function bumpSingles(ctx: HandlerContext, pipe: ReturnType<Redis['pipeline']>, s
     return;
   }
   withUnreadScripts(ctx.redis);
-  const marked = pipe as unknown as Pick<ReturnType<typeof withUnreadScripts>, 'unreadBumpMarked'>;
+  const marked = pipe as unknown as UnreadRedis;
   for (const [to, from, n, minId] of single) void marked.unreadBumpMarked(`unread_${to}`, rebuildMarkKey(to), from, sign * n, minId);
 }
 
 function tally(rows: readonly Row[]): {
   single: Single[];
-  groups: Map<number, { n: number; lastBy: Map<number, number> }>;
+  groups: Map<number, GroupTally>;
 } {
   const single = new Map<string, Single>();
-  const groups = new Map<number, { n: number; lastBy: Map<number, number> }>();
+  const groups = new Map<number, GroupTally>();
   for (const r of rows) {
     if (r.group) {
       let g = groups.get(r.toId);
-      if (!g) groups.set(r.toId, (g = { n: 0, lastBy: new Map() }));
+      if (!g) groups.set(r.toId, (g = { n: 0, minId: r.msgId, lastBy: new Map() }));
       g.n++;
+      g.minId = Math.min(g.minId, r.msgId);
       g.lastBy.set(r.fromId, g.n);
     } else {
       const key = `${r.toId}:${r.fromId}`;
