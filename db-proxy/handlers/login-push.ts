@@ -56,16 +56,22 @@ function shieldAnswer(commandId: number, req: { userId?: number }, status: numbe
  * CID_LOGIN_REQ_DEVICETOKEN: stores the token (answer: the user id; the
  * protocol has no result). The user's previous token stops pointing at the
  * user, and when the token belonged to another account (one phone, a new
- * login), that account no longer pushes to this device. Empty, oversized or
- * all-digit tokens are not stored: an all-digit token would overwrite
- * `device_{userId}` of the user with that id.
+ * login), that account no longer pushes to this device. An empty token
+ * (what a logout sends, as TeamTalk's msg_server does) clears the user's
+ * token: a logged-out phone gets no pushes. Oversized or all-digit tokens
+ * are not stored: an all-digit token would overwrite `device_{userId}` of
+ * the user with that id.
  */
 const setDeviceToken = perRequest<TokenReq>(
   Cid.CID_LOGIN_REQ_DEVICETOKEN,
   async (ctx, req) => {
     const userId = req.userId!;
     const token = req.deviceToken ?? '';
-    if (token === '' || token.length > MAX_TOKEN_CHARS || /^\d+$/.test(token)) {
+    if (token === '') {
+      await clearDeviceToken(ctx, userId);
+      return tokenAnswer(req);
+    }
+    if (token.length > MAX_TOKEN_CHARS || /^\d+$/.test(token)) {
       ctx.log.info({ userId }, 'device token refused');
       return tokenAnswer(req);
     }
@@ -82,6 +88,15 @@ const setDeviceToken = perRequest<TokenReq>(
   },
   (req) => tokenAnswer(req),
 );
+
+/** Forgets the user's token, and the token's way back to the user when it still names this user. */
+async function clearDeviceToken(ctx: HandlerContext, userId: number): Promise<void> {
+  const mine = await ctx.redis.get(userKey(userId));
+  if (mine === null) return;
+  const token = tokenOf(mine);
+  if (token !== '' && (await ctx.redis.get(tokenKey(token))) === String(userId)) await ctx.redis.del(tokenKey(token));
+  await ctx.redis.del(userKey(userId));
+}
 
 function tokenAnswer(req: TokenReq) {
   return { commandId: Cid.CID_LOGIN_RES_DEVICETOKEN, message: { userId: req.userId ?? 0 } };

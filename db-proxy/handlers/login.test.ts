@@ -123,6 +123,22 @@ describe('device tokens', () => {
     assert.equal(await r().get('device_3'), null);
   });
 
+  test('an empty token (a logout) clears the user\'s token and its way back, not another user\'s', async () => {
+    await one(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 2, deviceToken: 'tokC', clientType: 0x12 });
+    assert.equal(await r().get('device_2'), 'android:tokC');
+    assert.deepEqual(await one(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 2, deviceToken: '' }), { userId: 2 });
+    assert.equal(await r().get('device_2'), null);
+    assert.equal(await r().get('device_tokC'), null);
+    const tokens = await one(Cid.CID_OTHER_GET_DEVICE_TOKEN_REQ, { userId: [2] });
+    assert.deepEqual((tokens as { userTokenInfo: unknown[] }).userTokenInfo, []);
+    // The token moved to user 3 meanwhile: user 2's logout leaves it with 3.
+    await one(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 2, deviceToken: 'tokD', clientType: 0x12 });
+    await one(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 3, deviceToken: 'tokD', clientType: 0x12 });
+    await one(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 2, deviceToken: '' });
+    assert.equal(await r().get('device_tokD'), '3');
+    assert.equal(await r().get('device_3'), 'android:tokD');
+  });
+
   test('get lists mobile tokens with unread totals and drops shielded iOS users at night', async () => {
     await t.storage.pool.query('UPDATE IMUser SET push_shield_status = 1 WHERE id = 1');
     await r().set('device_1', 'ios:tok1');
