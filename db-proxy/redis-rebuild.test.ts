@@ -104,7 +104,8 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
     const before = model.sent.length;
     model.readUpTo.set(`${user}:${group ? 'g' : 's'}${peer}`, before - 1);
     await until(async () => {
-      const [rows] = await storage.pool.query('SELECT msgId FROM IMSessionRead WHERE userId = ? AND peerId = ? AND type = ?', [user, peer, group ? 2 : 1]);
+      // A member's row exists from its join (position 0): wait for the ack's position.
+      const [rows] = await storage.pool.query(`SELECT msgId FROM IMSessionRead WHERE userId = ? AND peerId = ? AND type = ?${group ? ' AND msgId > 0' : ''}`, [user, peer, group ? 2 : 1]);
       return (rows as unknown[]).length > 0;
     }, 3000, 'read position saved');
   };
@@ -193,7 +194,8 @@ test('counters are rebuilt while every conversation and a group keep receiving m
   c.send(Cid.CID_MSG_READ_ACK, { userId: 3, sessionId: groupId, msgId: 0, sessionType: 2 });
   const readBy3 = Math.max(...groupMsgs.map((m) => m.msgId));
   await until(async () => {
-    const [rows] = await storage.pool.query('SELECT msgId FROM IMSessionRead WHERE userId = 3 AND peerId = ? AND type = 2', [groupId]);
+    // The row exists from the join (position 0): wait for the ack's position.
+    const [rows] = await storage.pool.query('SELECT msgId FROM IMSessionRead WHERE userId = 3 AND peerId = ? AND type = 2 AND msgId >= ?', [groupId, readBy3]);
     return (rows as unknown[]).length > 0;
   }, 3000, 'group read position saved');
 

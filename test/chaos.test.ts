@@ -3,8 +3,6 @@
  * MariaDB and Redis: kill -9 of an access server (restarted at once), and
  * 10,000 random frames at each of the five server ports, both under paced
  * chat load verified message by message against MySQL and Redis.
- * Promises main does not keep yet are skipped with a TODO naming the defect;
- * the fixes turn them on.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
@@ -51,8 +49,7 @@ test('chaos: kill -9 of an access server, then random frames at every port', { t
     assert.equal(perPort.length, FRAME_PORTS);
     for (const p of perPort) assert.equal(p.sent, 10_000);
   });
-  // TODO(issue 7, item 1: the decoder re-copies its buffer on every chunk; no byte budgets): turn on once fixed.
-  await t.test('frames: well-behaved clients keep a p99 under 100 ms', { skip: 'TODO: decoder copies and unbounded frame buffers (issue 7, items 1 and 7)' }, () => {
+  await t.test('frames: well-behaved clients keep a p99 under 100 ms', () => {
     assert.ok(frames.recovery.duringFault.p99Ms < PROMISE.framesP99Ms, `p99 ${frames.recovery.duringFault.p99Ms} ms`);
   });
   await t.test('frames: RSS of every server back within 20%', () => {
