@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { Cid } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
 import type { RunningAccessServer } from './access-server.ts';
-import { collectPushes, MOBILE, nextPush, PC, startAccessFixture, type AccessFixture } from '../test/helpers/access-server.ts';
+import { collectPushes, MOBILE, nextPush, PC, startAccessFixture, whenClosed, type AccessFixture } from '../test/helpers/access-server.ts';
 
 let fx: AccessFixture;
 let server: RunningAccessServer;
@@ -11,7 +11,7 @@ let server: RunningAccessServer;
 before(async () => {
   fx = await startAccessFixture();
   server = await fx.startServer();
-  await fx.seedUsers(16);
+  await fx.seedUsers(24);
 });
 after(() => fx.close());
 
@@ -88,6 +88,23 @@ test('empty messages and messages to oneself are answered with msg id 0', async 
   assert.equal((empty.message as IM.Message.IMMsgDataAck).msgId, 0);
   const self = await a.request(Cid.CID_MSG_DATA, text(9, 9, 'me'));
   assert.equal((self.message as IM.Message.IMMsgDataAck).msgId, 0);
+});
+
+test('capabilities: only known ones are accepted, each once; a later request replaces the set', async () => {
+  const c = await fx.login(server, 19, PC, { caps: [] });
+  const caps = async (asked: string[]): Promise<string[]> =>
+    ((await c.request(Cid.CID_EXT_CLIENT_CAPS_REQ, { caps: asked })).message as IM.Ext.IMClientCapsRsp).caps;
+  assert.deepEqual(await caps(['x-unknown', 'refusal-ack', '', 'refusal-ack', 'REFUSAL-ACK']), ['refusal-ack']);
+  assert.deepEqual([...server.sessions.conns(19)[0]!.session.caps], ['refusal-ack']);
+  assert.deepEqual(await caps(['x-unknown']), []);
+  assert.equal(server.sessions.conns(19)[0]!.session.caps.size, 0);
+});
+
+test('capabilities before login are refused like any other command: the connection is closed', async () => {
+  const c = await fx.connect(server);
+  const closed = whenClosed(c);
+  c.send(Cid.CID_EXT_CLIENT_CAPS_REQ, { caps: ['refusal-ack'] }, 1);
+  await closed;
 });
 
 test('over the message rate, messages are answered with msg id 0', async () => {

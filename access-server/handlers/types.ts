@@ -10,6 +10,12 @@ export interface ClientSession {
   status: number;
   /** The user's row as db-proxy's validate returned it (IM.BaseDefine.IUserInfo). */
   userInfo: object;
+  /**
+   * Capabilities (proto/caps.ts) the client asked for with
+   * CID_EXT_CLIENT_CAPS_REQ and this server accepted; empty: the client is
+   * served as TeamTalk serves its own clients.
+   */
+  caps: ReadonlySet<string>;
 }
 
 /** One client connection, as handlers see it. Only the connection touches its socket. */
