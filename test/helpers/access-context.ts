@@ -85,6 +85,7 @@ export function createTestAccess(client: PduClient, timeoutMs = 3000): TestAcces
   const ctx: AccessContext = {
     serverId: 'test-access',
     log: silent,
+    messageStats: { refusedAnswered: 0, refusedUnanswered: 0, outcomeUnknown: 0 },
     now: () => Math.floor(Date.now() / 1000),
     async db<T = Body>(commandId: number, message: object, orderKey?: string, connId?: number): Promise<DbAnswer<T>> {
       dbCalls.push({ commandId, message: message as Body, orderKey, connId });
