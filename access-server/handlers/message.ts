@@ -12,8 +12,8 @@
  *   TeamTalk's msg_server: its clients read any ack as success (iOS, Mac and
  *   Windows show the message sent; Android throws on msg_id 0 and leaves it
  *   "sending" for good) and turn silence into "failed" on their own timers
- *   (Android 6 s, iOS 5 s, Mac 8 s; Windows first resends it once by itself
- *   after 5 s). Both are counted for /metrics;
+ *   (Android 6 to 11 s, iOS 5 to 10 s, Mac 8 s; Windows first resends it
+ *   once by itself after 6 s). Both are counted for /metrics;
  * - outcome not known (the request reached db-proxy and no answer came back,
  *   or db-proxy could not learn it in time): nothing is answered and the
  *   connection is closed, for both kinds (see msgData).
@@ -74,12 +74,12 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
       // would be a guess: msg_id 0 says "not stored" to a refusal-ack client and "sent" to
       // TeamTalk's, which read every ack as success. Silence on a live connection is a TeamTalk
       // client's refusal: Android and iOS mark the message failed and offer to resend it, and
-      // Windows resends the same content by itself after 5 s, a duplicate if the first was
+      // Windows resends the same content by itself after 6 s, a duplicate if the first was
       // stored. So close: Android drops its pending acks with the connection (the message stays
       // "sending", no resend offered) and Windows' own resend finds no connection unless it has
-      // logged in again within those 5 s (its relogin starts after 3 to 4 s); iOS (5 s) and Mac
-      // (8 s) show it failed on their timers whatever the server does. After reconnecting, every
-      // client finds the message, or not, in its history.
+      // logged in again within those 6 s (its relogin starts after 3 to 4 s); iOS and Mac show it
+      // failed on their timers whatever the server does. After reconnecting, every client finds
+      // the message, or not, in its history.
       ctx.messageStats.outcomeUnknown++;
       conn.log.warn({ err, to: m.toSessionId }, 'message outcome unknown; closing the connection rather than answer');
       conn.close('message outcome unknown');
