@@ -188,6 +188,16 @@ test('a group message reaches every online member once, not the sending connecti
   assert.equal(leaked, false);
 });
 
+test('history requests sharing one seq (Windows pulls every unread session on 0xff03) are each answered on it', async () => {
+  const a = await fx.login(server, 23, PC);
+  await a.request(Cid.CID_MSG_DATA, text(23, 24, 'to 24'));
+  await a.request(Cid.CID_MSG_DATA, text(23, 1, 'to 1'));
+  const lists = collectPushes(a, Cid.CID_MSG_LIST_RESPONSE, 2);
+  for (const peer of [24, 1]) a.send(Cid.CID_MSG_LIST_REQUEST, { userId: 23, sessionType: 1, sessionId: peer, msgIdBegin: 0, msgCnt: 5 }, 0xff03);
+  const got = (await lists).map((r) => [r.header.seqNum, (r.message as IM.Message.IMGetMsgListRsp).sessionId, (r.message as IM.Message.IMGetMsgListRsp).msgList.length]);
+  assert.deepEqual(got.sort(), [[0xff03, 1, 1], [0xff03, 24, 1]]);
+});
+
 test('CID_MSG_TIME_REQUEST is answered with the server time', async () => {
   const a = await fx.login(server, 10, PC);
   const res = await a.request(Cid.CID_MSG_TIME_REQUEST, {});
