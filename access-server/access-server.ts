@@ -116,7 +116,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   };
   let ops: OpsServer | null = null;
   if (config.httpPort >= 0) {
-    const parts = { server, sessions, db, route, dispatcher, delivery, loginThrottle };
+    const parts = { server, sessions, db, route, dispatcher, delivery, loginThrottle, messages: context.messageStats };
     try {
       ops = await startOpsHttp(config.host, config.httpPort, {
         health: () => ({ ok: db.usableCount > 0, connections: server.size, sessions: sessions.count, dbLinks: db.usableCount, routeLinks: route.usableCount }),

@@ -35,6 +35,7 @@ export function createContext(d: ContextDeps): ServerContext {
   return {
     serverId: d.serverId,
     log: d.log,
+    messageStats: { refusedAnswered: 0, refusedUnanswered: 0, outcomeUnknown: 0 },
     presence: d.presence,
     loginThrottle: d.loginThrottle,
     now: () => Math.floor(Date.now() / 1000),

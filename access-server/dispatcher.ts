@@ -95,7 +95,7 @@ export class Dispatcher {
   private refuse(conn: ClientConnection, entry: Entry, req: ClientRequest, err: unknown): void {
     if (!entry.fail) return;
     try {
-      entry.fail(conn, req, err);
+      entry.fail(conn, req, err, this.ctx);
     } catch (e) {
       conn.log.error({ err: e, commandId: req.header.commandId }, 'refusal failed');
     }

@@ -3,6 +3,7 @@ import type { ClientConnection } from './client-conn.ts';
 import type { DbLinks } from './db-links.ts';
 import type { Delivery } from './delivery.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { MessageStats } from './handlers/types.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { RouteLinks } from './route-links.ts';
 import type { ClientServer } from './server.ts';
@@ -16,6 +17,7 @@ export interface MetricSources {
   dispatcher: Dispatcher;
   delivery: Delivery;
   loginThrottle: LoginThrottle;
+  messages: MessageStats;
 }
 
 function gauge(name: string, help: string, value: number): Metric {
@@ -41,6 +43,9 @@ export function metricsOf(p: MetricSources): Metric[] {
     counter('requests', 'Client requests dispatched.', p.dispatcher.stats.requests),
     counter('requests_unknown', 'Client requests with a command not served.', p.dispatcher.stats.unknownCommands),
     counter('requests_rate_limited', 'Messages refused over the per-connection rate.', p.dispatcher.stats.rateLimited),
+    counter('messages_refused_answered', 'Messages not stored, answered msg_id 0 (clients that asked for refusal-ack).', p.messages.refusedAnswered),
+    counter('messages_refused_unanswered', 'Messages not stored, left unanswered (TeamTalk clients: silence is their refusal).', p.messages.refusedUnanswered),
+    counter('messages_outcome_unknown', 'Messages whose storage nobody could confirm in time: connection closed, no answer.', p.messages.outcomeUnknown),
     counter('login_throttled', 'Login attempts refused over the per-source login rate (db-proxy never saw them).', p.loginThrottle.stats.throttled),
     gauge('login_throttle_sources', 'Client sources (IPv4 address, IPv6 /64) the login throttle tracks.', p.loginThrottle.size),
     counter('login_throttle_evicted', 'Login throttle buckets dropped to stay within ACCESS_LOGIN_THROTTLE_SOURCES.', p.loginThrottle.stats.evicted),

@@ -134,6 +134,8 @@ export const Cid = {
   CID_EXT_AUTH_PROOF: 0x0a05,
   CID_EXT_AUTH_RESULT: 0x0a06,
   CID_EXT_ROUTE_ACK: 0x0a10,
+  CID_EXT_CLIENT_CAPS_REQ: 0x0a07,
+  CID_EXT_CLIENT_CAPS_RSP: 0x0a08,
 } as const;
 
 export type CidName = keyof typeof Cid;

@@ -146,6 +146,8 @@ export const COMMAND_TABLE = {
   [Cid.CID_EXT_AUTH_PROOF]: row(X.IMAuthProof, Cid.CID_EXT_AUTH_RESULT),
   [Cid.CID_EXT_AUTH_RESULT]: row(X.IMAuthResult),
   [Cid.CID_EXT_ROUTE_ACK]: row(X.IMRouteAck, null, 'access-server <-> route-server: deliveries taken'),
+  [Cid.CID_EXT_CLIENT_CAPS_REQ]: row(X.IMClientCapsReq, Cid.CID_EXT_CLIENT_CAPS_RSP, 'client -> access-server, after login: behaviours beyond TeamTalk\'s'),
+  [Cid.CID_EXT_CLIENT_CAPS_RSP]: row(X.IMClientCapsRsp),
 } as const satisfies Record<CidValue, CommandRow>;
 
 export type CommandTable = typeof COMMAND_TABLE;

@@ -25,8 +25,8 @@ test('counts: all of TeamTalk, plus our extensions', () => {
   assert.equal(enumValues, 158);
   assert.equal(ttCids.length, 95);
   assert.equal(cmdEnums.length, 8);
-  assert.equal(reflectedCids.size, 102);
-  assert.equal(ALL_COMMANDS.length, 102);
+  assert.equal(reflectedCids.size, 104);
+  assert.equal(ALL_COMMANDS.length, 104);
 });
 
 test('every CID_* enum value has a table entry and vice versa', () => {
@@ -66,7 +66,7 @@ test('responses exist, stay in their service and are not requests themselves', (
     assert.equal(r.serviceId, c.serviceId, `${c.name} -> ${r.name}`);
     assert.equal(r.responseId, undefined, `${r.name} answers ${c.name} but expects an answer itself`);
   }
-  assert.equal(withResponse, 38);
+  assert.equal(withResponse, 39);
   assert.equal(requireCommand(Cid.CID_MSG_DATA).responseId, Cid.CID_MSG_DATA_ACK);
   assert.equal(requireCommand(Cid.CID_OTHER_VALIDATE_REQ).responseId, Cid.CID_OTHER_VALIDATE_RSP);
   assert.equal(requireCommand(Cid.CID_MSG_UNREAD_CNT_REQUEST).responseId, Cid.CID_MSG_UNREAD_CNT_RESPONSE);

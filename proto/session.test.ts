@@ -32,8 +32,11 @@ const userInfo = (userId: number): IM.BaseDefine.IUserInfo => ({
   status: 0,
 });
 
-/** A fake access server: `answer` decides the reply to each PDU (null: none). */
-async function fakeServer(answer: (pdu: Seen, push: (cid: number, msg: object) => void) => [number, object] | null) {
+/**
+ * A fake access server: `answer` decides the reply to each PDU (null: none).
+ * It accepts every capability asked for, unless `ignoreCaps` (as a TeamTalk msg_server).
+ */
+async function fakeServer(answer: (pdu: Seen, push: (cid: number, msg: object) => void) => [number, object] | null, { ignoreCaps = false } = {}) {
   const seen: Seen[] = [];
   const server = net.createServer((socket) => {
     const decoder = new FrameDecoder();
@@ -42,7 +45,8 @@ async function fakeServer(answer: (pdu: Seen, push: (cid: number, msg: object) =
       for (const { header, body } of decoder.push(chunk)) {
         const pdu = { commandId: header.commandId, seqNum: header.seqNum, message: decodeBody(header.commandId, body) as unknown as Record<string, unknown> };
         seen.push(pdu);
-        const reply = answer(pdu, push);
+        const caps = pdu.commandId === Cid.CID_EXT_CLIENT_CAPS_REQ && !ignoreCaps;
+        const reply: [number, object] | null = caps ? [Cid.CID_EXT_CLIENT_CAPS_RSP, { caps: pdu.message.caps }] : answer(pdu, push);
         if (reply) socket.write(encodePdu({ commandId: reply[0], seqNum: header.seqNum }, encodeBody(reply[0], reply[1])));
       }
     });
@@ -95,6 +99,8 @@ test('login through GET /msg_server, send with ack, receive, kick', async (t) =>
   assert.equal(login.userName, 'alice');
   assert.equal(login.clientType, 0x12);
   assert.equal(s.userId, 1);
+  assert.deepEqual([...(await s.caps)], ['refusal-ack']);
+  assert.deepEqual([fake.seen[1]!.commandId, fake.seen[1]!.message.caps], [Cid.CID_EXT_CLIENT_CAPS_REQ, ['refusal-ack']], 'asked right after login');
 
   const got = once(s, 'message') as Promise<[IncomingMessage]>;
   assert.equal(await s.sendText(2, 'hi'), 41);
@@ -115,6 +121,22 @@ test('login through GET /msg_server, send with ack, receive, kick', async (t) =>
   const kicked = once(s, 'kicked');
   await s.logout();
   assert.equal((await kicked)[0].kickReason, 1);
+});
+
+test('capabilities: none asked with caps [], none in force when the server ignores the request', async (t) => {
+  const fake = await fakeServer((pdu) => (pdu.commandId === Cid.CID_LOGIN_REQ_USERLOGIN ? loginOk() : null), { ignoreCaps: true });
+  t.after(() => fake.close());
+  const classic = await ImSession.login({ port: fake.port, userName: 'alice', password: 'x', caps: [], requestTimeoutMs: 300 });
+  assert.equal((await classic.caps).size, 0);
+  await classic.unread().catch(() => undefined); // unanswered, but once it times out the fake has long seen what came before
+  assert.equal(fake.seen.filter((p) => p.commandId === Cid.CID_EXT_CLIENT_CAPS_REQ).length, 0, 'a classic session sends no request');
+  classic.destroy();
+  const s = await ImSession.login({ port: fake.port, userName: 'alice', password: 'x', requestTimeoutMs: 300 });
+  const started = Date.now();
+  assert.equal((await s.caps).size, 0, 'no answer: none in force');
+  assert.ok(Date.now() - started < 2000, 'waited at most the request timeout');
+  assert.equal(fake.seen.filter((p) => p.commandId === Cid.CID_EXT_CLIENT_CAPS_REQ).length, 1);
+  s.destroy();
 });
 
 test('a refused login rejects with IM_ERR_LOGIN_REFUSED and its result code', async (t) => {

@@ -16,12 +16,21 @@
  * utf8mb4 varchar), so `send` with raw binary that is not valid UTF-8 is
  * refused (msg id 0); both clients' forms are valid text.
  *
+ * Right after login the session asks for the capabilities in `caps`
+ * (default "refusal-ack": a message that is not stored resolves `send` with
+ * 0), without waiting: our access server takes a connection's requests in
+ * order, so what is sent next is already served by them. A server that
+ * ignores the request (a TeamTalk msg_server) or accepts none serves the
+ * session as a TeamTalk client: a refused message gets no answer and `send`
+ * rejects with IM_ERR_TIMEOUT. `caps` resolves with what is in force.
+ *
  * Events: `message` (IncomingMessage), `kicked` (IM.Login.IMKickUser),
  * `notify` (any other push), `close` (Error).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ErrorCode, ImError } from '../common/errors.ts';
+import { ClientCap } from './caps.ts';
 import { PduClient, type Received } from './client.ts';
 import { Cid } from './commands.ts';
 import type { IM } from './messages.ts';
@@ -33,6 +42,8 @@ export const ClientType = { WINDOWS: 0x01, MAC: 0x02, IOS: 0x11, ANDROID: 0x12 }
 export { isGroupMsgType, MsgType, SessionType } from './conversation.ts';
 const USER_STATUS_ONLINE = 1;
 const GROUP_TYPE_TMP = 2;
+/** How long the capabilities answer is waited for; a TeamTalk msg_server never gives one. */
+const CAPS_WAIT_MS = 2_000;
 
 export interface LoginOptions {
   /** A route-server's base URL; its GET /msg_server names the access server. */
@@ -51,6 +62,8 @@ export interface LoginOptions {
   requestTimeoutMs?: number;
   /** Answer each received message with CID_MSG_DATA_ACK, as TeamTalk clients do (default true). */
   ackReceived?: boolean;
+  /** Capabilities to ask for after login (proto/caps.ts); default ["refusal-ack"], [] asks for none (a TeamTalk client). */
+  caps?: readonly string[];
 }
 
 export interface IncomingMessage {
@@ -83,6 +96,9 @@ export class LoginRefusedError extends ImError {
 export const md5hex = (text: string): string => createHash('md5').update(text, 'utf8').digest('hex');
 
 export class ImSession extends EventEmitter<ImSessionEvents> {
+  /** Capabilities the server accepted (proto/caps.ts); empty when it ignored the request or the connection closed first. */
+  readonly caps: Promise<ReadonlySet<string>>;
+
   private constructor(
     private readonly client: PduClient,
     /** The logged-in user as the server returned it. */
@@ -90,8 +106,11 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     /** host:port of the access server. */
     readonly server: string,
     private readonly ackReceived: boolean,
+    wantedCaps: readonly string[],
+    capsWaitMs: number,
   ) {
     super();
+    this.caps = askCaps(client, wantedCaps, capsWaitMs);
     client.on('push', (r: Received) => this.onPush(r));
     client.once('close', (err: Error) => this.emit('close', err));
   }
@@ -113,7 +132,8 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
       if (rsp.resultCode !== 0 || !rsp.userInfo) {
         throw new LoginRefusedError(`login refused (${rsp.resultCode}): ${rsp.resultString || 'no reason given'}`, rsp.resultCode);
       }
-      return new ImSession(client, rsp.userInfo, `${host ?? '127.0.0.1'}:${port}`, opts.ackReceived ?? true);
+      const capsWaitMs = Math.min(opts.requestTimeoutMs ?? CAPS_WAIT_MS, CAPS_WAIT_MS);
+      return new ImSession(client, rsp.userInfo, `${host ?? '127.0.0.1'}:${port}`, opts.ackReceived ?? true, opts.caps ?? [ClientCap.REFUSAL_ACK], capsWaitMs);
     } catch (err) {
       client.destroy();
       throw err;
@@ -238,6 +258,17 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     } else if (r.commandId !== Cid.CID_OTHER_HEARTBEAT) {
       this.emit('notify', r);
     }
+  }
+}
+
+/** Asks for `wanted` (nothing when empty); no answer in time, or a closed connection, accepted none. */
+async function askCaps(client: PduClient, wanted: readonly string[], timeoutMs: number): Promise<ReadonlySet<string>> {
+  if (wanted.length === 0) return new Set();
+  try {
+    const res = await client.request(Cid.CID_EXT_CLIENT_CAPS_REQ, { caps: [...wanted] }, { timeoutMs });
+    return new Set((res.message as IM.Ext.IMClientCapsRsp | null)?.caps ?? []);
+  } catch {
+    return new Set();
   }
 }
 

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
+import { ClientCap } from '../../proto/caps.ts';
 import { PduClient } from '../../proto/client.ts';
 import { Cid, commandById } from '../../proto/commands.ts';
 import { createTestAccess, request, TestConn, type TestAccess } from '../../test/helpers/access-context.ts';
@@ -81,8 +82,11 @@ async function runAll(a: TestAccess, skip: ReadonlySet<number> = new Set()): Pro
 }
 
 let fx: DbProxyFixture;
+/** A db-proxy client for contexts whose db() is never called (refusals answer without asking). */
+let spare: PduClient;
 before(async () => {
   fx = await startTestDbProxy();
+  spare = await fx.connect();
 });
 after(() => fx.close());
 
@@ -113,6 +117,7 @@ test('db-proxy silent: requests are answered with a failure when they time out',
 });
 
 test('the refusal of every command with an answer sends that answer', () => {
+  const a = createTestAccess(spare);
   for (const [cid, , fail] of entries) {
     if (commandById(cid)!.responseId === undefined) {
       assert.equal(fail, undefined, `0x${cid.toString(16)} has no answer to refuse with`);
@@ -121,7 +126,7 @@ test('the refusal of every command with an answer sends that answer', () => {
     assert.ok(fail, `0x${cid.toString(16)} has a refusal`);
     const conn = new TestConn(UID, IOS);
     const req = request(cid, requests[cid]!);
-    fail(conn, req, new Error('handler failed'));
+    fail(conn, req, new Error('handler failed'), a.ctx);
     if (cid === Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST) {
       assert.deepEqual(conn.only().message, { userId: UID, userStatList: [] });
       continue;
@@ -130,17 +135,20 @@ test('the refusal of every command with an answer sends that answer', () => {
   }
 });
 
-test('a message whose db-proxy request got no answer is not acked as "not stored": the connection is closed', async () => {
+test('a message whose db-proxy request got no answer is not acked as "not stored": the connection is closed, whatever the client asked for', async () => {
   const accepted: net.Socket[] = [];
   const silent = net.createServer((socket) => void accepted.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const client = await PduClient.connect({ port: (silent.address() as net.AddressInfo).port, heartbeatIntervalMs: 0 });
   const a = createTestAccess(client, 100);
-  const conn = new TestConn(UID, IOS);
   const [, handler] = message.find(([cid]) => cid === Cid.CID_MSG_DATA)!;
-  await handler(a.ctx, conn, request(Cid.CID_MSG_DATA, { fromUserId: UID, toSessionId: 8, msgId: 0, createTime: 0, msgType: 1, msgData: Buffer.from('maybe stored') }));
-  assert.deepEqual(conn.sent, [], 'no ack: msg_id 0 would say "not stored" without knowing');
-  assert.equal(conn.session, null, 'the connection was closed');
+  for (const caps of [[], [ClientCap.REFUSAL_ACK]]) {
+    const conn = new TestConn(UID, IOS, caps);
+    await handler(a.ctx, conn, request(Cid.CID_MSG_DATA, { fromUserId: UID, toSessionId: 8, msgId: 0, createTime: 0, msgType: 1, msgData: Buffer.from('maybe stored') }));
+    assert.deepEqual(conn.sent, [], `no ack (caps ${caps.join() || 'none'}): any msg_id would be a guess`);
+    assert.equal(conn.session, null, 'the connection was closed');
+  }
+  assert.deepEqual(a.ctx.messageStats, { refusedAnswered: 0, refusedUnanswered: 0, outcomeUnknown: 2 });
   client.destroy();
   for (const socket of accepted) socket.destroy();
   await new Promise((resolve) => silent.close(resolve));

@@ -57,9 +57,9 @@ const refuseTransfer: ClientFail = (conn, req) => {
   );
 };
 
-const fileRequest: ClientHandler = async (_ctx, conn, req) => {
+const fileRequest: ClientHandler = async (ctx, conn, req) => {
   conn.log.info({ to: req.message.toUserId }, 'file transfer refused: no file server');
-  refuseTransfer(conn, req, null);
+  refuseTransfer(conn, req, null, ctx);
 };
 
 export const handlers: ReadonlyArray<HandlerEntry> = [hasOffline, addOffline, delOffline, [Cid.CID_FILE_REQUEST, fileRequest, refuseTransfer]];

@@ -3,6 +3,7 @@
  * (and its refusal). One file per command family.
  */
 import { handlers as buddy } from './buddy.ts';
+import { handlers as caps } from './caps.ts';
 import { handlers as file } from './file.ts';
 import { handlers as group } from './group.ts';
 import { handlers as login } from './login.ts';
@@ -21,4 +22,5 @@ export const handlerTable: ReadonlyArray<HandlerEntry> = [
   ...messageQuery,
   ...settings,
   ...file,
+  ...caps,
 ];

@@ -89,7 +89,7 @@ const userLogin: ClientHandler = async (ctx, c, req) => {
     core.presence.release(conn, uid, m.clientType);
     return;
   }
-  conn.session = { uid, clientType: m.clientType, status, userInfo: rsp.userInfo };
+  conn.session = { uid, clientType: m.clientType, status, userInfo: rsp.userInfo, caps: new Set() };
   conn.log = conn.log.child({ uid });
   conn.log.info({ clientType: m.clientType, version: m.clientVersion }, 'logged in');
   answer(conn, seq, LoginResult.NONE, rsp.resultString ?? '', { onlineStatus: status, userInfo: rsp.userInfo });

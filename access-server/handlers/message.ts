@@ -3,19 +3,27 @@
  * push to the receivers and the sender's other devices), read acks, and the
  * server clock.
  *
- * Answer convention for CID_MSG_DATA: every message gets a CID_MSG_DATA_ACK
- * on its own seq number. msg_id > 0: stored under that id. msg_id 0: NOT
- * stored (over the rate limit, empty, to oneself, not a group member,
- * a storage failure db-proxy knows left nothing) — the same convention
- * db-proxy uses; the client may resend. When the outcome is not known (the
- * request reached db-proxy and no answer came back) nothing is answered and
- * the connection is closed.
+ * Answer convention for CID_MSG_DATA, by client kind:
+ * - stored: CID_MSG_DATA_ACK on the request's seq with the msg id, to every client;
+ * - NOT stored (over the rate limit, empty, to oneself, not a group member,
+ *   a storage failure db-proxy knows left nothing): a client that asked for
+ *   "refusal-ack" (proto/caps.ts) gets the ack with msg_id 0, db-proxy's own
+ *   convention, and may resend. A TeamTalk client gets no answer, as from
+ *   TeamTalk's msg_server: its clients read any ack as success (iOS, Mac and
+ *   Windows show the message sent; Android throws on msg_id 0 and leaves it
+ *   "sending" for good) and turn silence into "failed" on their own timers
+ *   (Android 6 to 11 s, iOS 5 to 10 s, Mac 8 s; Windows first resends it
+ *   once by itself after 6 s). Both are counted for /metrics;
+ * - outcome not known (the request reached db-proxy and no answer came back,
+ *   or db-proxy could not learn it in time): nothing is answered and the
+ *   connection is closed, for both kinds (see msgData).
  */
 import { ErrorCode, isImError } from '../../common/errors.ts';
+import { ClientCap } from '../../proto/caps.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import { conversationKey, isGroupMsgType, SessionType } from '../conversation.ts';
-import type { ClientConn, ClientFail, ClientHandler, ClientRequest, HandlerEntry } from './types.ts';
+import type { AccessContext, ClientConn, ClientFail, ClientHandler, ClientRequest, HandlerEntry } from './types.ts';
 
 type MsgData = IM.Message.IMMsgData;
 
@@ -32,13 +40,24 @@ function ack(conn: ClientConn, req: ClientRequest, msgId: number): void {
   );
 }
 
+/** Tells the sender its message was not stored, the way its client understands it. */
+function refuse(ctx: AccessContext, conn: ClientConn, req: ClientRequest, reason: string, quiet = false): void {
+  if (conn.session?.caps.has(ClientCap.REFUSAL_ACK)) {
+    ctx.messageStats.refusedAnswered++;
+    ack(conn, req, 0);
+    return;
+  }
+  ctx.messageStats.refusedUnanswered++;
+  // Over the rate a client can make these as fast as it can write: not one log line each.
+  conn.log[quiet ? 'debug' : 'info']({ seq: req.header.seqNum, reason }, 'message not stored; a TeamTalk client gets no answer');
+}
+
 const msgData: ClientHandler = async (ctx, conn, req) => {
   const uid = conn.session!.uid;
   const m = req.message as unknown as MsgData;
   const group = isGroupMsgType(m.msgType);
   if (m.msgData.length === 0 || m.toSessionId === 0 || (!group && m.toSessionId === uid)) {
-    conn.log.debug({ to: m.toSessionId, msgType: m.msgType }, 'message refused: empty or to oneself');
-    ack(conn, req, 0);
+    refuse(ctx, conn, req, 'empty or to oneself');
     return;
   }
   const key = conversationKey(uid, m.toSessionId, group);
@@ -51,19 +70,27 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
   } catch (err) {
     if (outcomeUnknown(err)) {
       // The request left for db-proxy and no answer came (timeout, link lost), or db-proxy itself
-      // could not learn the outcome in time (answer flag 0x4000): it may be stored.
-      // Saying "not stored" could be a lie and invite a duplicate resend, so close instead; the
-      // client finds the message (or not) in its history after it reconnects.
+      // could not learn the outcome in time (answer flag 0x4000): it may be stored. Any answer
+      // would be a guess: msg_id 0 says "not stored" to a refusal-ack client and "sent" to
+      // TeamTalk's, which read every ack as success. Silence on a live connection is a TeamTalk
+      // client's refusal: Android and iOS mark the message failed and offer to resend it, and
+      // Windows resends the same content by itself after 6 s, a duplicate if the first was
+      // stored. So close: Android drops its pending acks with the connection (the message stays
+      // "sending", no resend offered) and Windows' own resend finds no connection unless it has
+      // logged in again within those 6 s (its relogin starts after 3 to 4 s); iOS and Mac show it
+      // failed on their timers whatever the server does. After reconnecting, every client finds
+      // the message, or not, in its history.
+      ctx.messageStats.outcomeUnknown++;
       conn.log.warn({ err, to: m.toSessionId }, 'message outcome unknown; closing the connection rather than answer');
       conn.close('message outcome unknown');
       return;
     }
     conn.log.warn({ err, to: m.toSessionId }, 'message not stored');
-    ack(conn, req, 0);
+    refuse(ctx, conn, req, 'storage failure');
     return;
   }
   if (!stored.msgId) {
-    ack(conn, req, 0);
+    refuse(ctx, conn, req, 'db-proxy did not store it');
     return;
   }
   ack(conn, req, stored.msgId);
@@ -93,7 +120,10 @@ function outcomeUnknown(err: unknown): boolean {
   );
 }
 
-const msgDataFail: ClientFail = (conn, req) => ack(conn, req, 0);
+const msgDataFail: ClientFail = (conn, req, err, ctx) => {
+  const overRate = isImError(err, ErrorCode.RATE_LIMITED);
+  refuse(ctx, conn, req, overRate ? 'over the message rate' : 'handler failed', overRate);
+};
 
 /** The client confirms it received a pushed message: nothing to do (no answer in the protocol). */
 const msgDataAck: ClientHandler = async () => {};

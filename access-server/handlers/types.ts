@@ -10,6 +10,12 @@ export interface ClientSession {
   status: number;
   /** The user's row as db-proxy's validate returned it (IM.BaseDefine.IUserInfo). */
   userInfo: object;
+  /**
+   * Capabilities (proto/caps.ts) the client asked for with
+   * CID_EXT_CLIENT_CAPS_REQ and this server accepted; empty: the client is
+   * served as TeamTalk serves its own clients.
+   */
+  caps: ReadonlySet<string>;
 }
 
 /** One client connection, as handlers see it. Only the connection touches its socket. */
@@ -33,10 +39,21 @@ export interface DbAnswer<T = Record<string, unknown>> {
   message: T;
 }
 
+/** Counts of what happened to chat messages, for /metrics. */
+export interface MessageStats {
+  /** Not stored, told to the client: CID_MSG_DATA_ACK with msg_id 0 ("refusal-ack" clients). */
+  refusedAnswered: number;
+  /** Not stored, left unanswered: TeamTalk's clients read any ack as success and time out on silence. */
+  refusedUnanswered: number;
+  /** Stored or not, nobody knew in time: the connection was closed instead of an answer. */
+  outcomeUnknown: number;
+}
+
 /** What handlers can reach on the access server. */
 export interface AccessContext {
   readonly serverId: string;
   readonly log: Logger;
+  readonly messageStats: MessageStats;
   /** Unix time in seconds. */
   now(): number;
   /**
@@ -82,7 +99,8 @@ export interface ClientRequest {
 
 /**
  * One command handler. It must answer every request that has an answer in
- * the protocol (a refusal is an explicit result code, never silence); a
+ * the protocol (a refusal is an explicit result code, never silence; the one
+ * exception is a chat message a TeamTalk client sent, see handlers/message.ts); a
  * thrown error is caught by the dispatcher, logged, and answered by `fail`
  * where the handler table defines one.
  */
@@ -91,9 +109,10 @@ export type ClientHandler = (ctx: AccessContext, conn: ClientConn, req: ClientRe
 /**
  * The explicit refusal of one request: called when its handler threw, or
  * when the request was refused before reaching it (message rate limit). It
- * sends the command's answer with a failure result on `req.header.seqNum`.
+ * sends the command's answer with a failure result on `req.header.seqNum`
+ * (a chat message: the refusal its client understands, see handlers/message.ts).
  */
-export type ClientFail = (conn: ClientConn, req: ClientRequest, err: unknown) => void;
+export type ClientFail = (conn: ClientConn, req: ClientRequest, err: unknown, ctx: AccessContext) => void;
 
 /** One row of a handler table: command id, handler, optional refusal. */
 export type HandlerEntry = readonly [number, ClientHandler, ClientFail?];

@@ -4346,7 +4346,9 @@ export namespace IM {
             CID_EXT_AUTH_CHALLENGE = 2564,
             CID_EXT_AUTH_PROOF = 2565,
             CID_EXT_AUTH_RESULT = 2566,
-            CID_EXT_ROUTE_ACK = 2576
+            CID_EXT_ROUTE_ACK = 2576,
+            CID_EXT_CLIENT_CAPS_REQ = 2567,
+            CID_EXT_CLIENT_CAPS_RSP = 2568
         }
 
         /** Properties of a IMRouteToUsers. */
@@ -5108,6 +5110,200 @@ export namespace IM {
 
             /**
              * Gets the default type url for IMRouteAck
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMClientCapsReq. */
+        interface IIMClientCapsReq {
+
+            /** IMClientCapsReq caps */
+            caps?: (string[]|null);
+        }
+
+        /** Represents a IMClientCapsReq. */
+        class IMClientCapsReq implements IIMClientCapsReq {
+
+            /**
+             * Constructs a new IMClientCapsReq.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMClientCapsReq);
+
+            /** IMClientCapsReq caps. */
+            public caps: string[];
+
+            /**
+             * Creates a new IMClientCapsReq instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMClientCapsReq instance
+             */
+            public static create(properties?: IM.Ext.IIMClientCapsReq): IM.Ext.IMClientCapsReq;
+
+            /**
+             * Encodes the specified IMClientCapsReq message. Does not implicitly {@link IM.Ext.IMClientCapsReq.verify|verify} messages.
+             * @param message IMClientCapsReq message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMClientCapsReq, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMClientCapsReq message, length delimited. Does not implicitly {@link IM.Ext.IMClientCapsReq.verify|verify} messages.
+             * @param message IMClientCapsReq message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMClientCapsReq, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMClientCapsReq message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMClientCapsReq
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMClientCapsReq;
+
+            /**
+             * Decodes a IMClientCapsReq message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMClientCapsReq
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMClientCapsReq;
+
+            /**
+             * Verifies a IMClientCapsReq message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMClientCapsReq message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMClientCapsReq
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMClientCapsReq;
+
+            /**
+             * Creates a plain object from a IMClientCapsReq message. Also converts values to other types if specified.
+             * @param message IMClientCapsReq
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMClientCapsReq, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMClientCapsReq to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMClientCapsReq
+             * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns The default type url
+             */
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        /** Properties of a IMClientCapsRsp. */
+        interface IIMClientCapsRsp {
+
+            /** IMClientCapsRsp caps */
+            caps?: (string[]|null);
+        }
+
+        /** Represents a IMClientCapsRsp. */
+        class IMClientCapsRsp implements IIMClientCapsRsp {
+
+            /**
+             * Constructs a new IMClientCapsRsp.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: IM.Ext.IIMClientCapsRsp);
+
+            /** IMClientCapsRsp caps. */
+            public caps: string[];
+
+            /**
+             * Creates a new IMClientCapsRsp instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IMClientCapsRsp instance
+             */
+            public static create(properties?: IM.Ext.IIMClientCapsRsp): IM.Ext.IMClientCapsRsp;
+
+            /**
+             * Encodes the specified IMClientCapsRsp message. Does not implicitly {@link IM.Ext.IMClientCapsRsp.verify|verify} messages.
+             * @param message IMClientCapsRsp message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encode(message: IM.Ext.IIMClientCapsRsp, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IMClientCapsRsp message, length delimited. Does not implicitly {@link IM.Ext.IMClientCapsRsp.verify|verify} messages.
+             * @param message IMClientCapsRsp message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: IM.Ext.IIMClientCapsRsp, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a IMClientCapsRsp message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns IMClientCapsRsp
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): IM.Ext.IMClientCapsRsp;
+
+            /**
+             * Decodes a IMClientCapsRsp message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns IMClientCapsRsp
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): IM.Ext.IMClientCapsRsp;
+
+            /**
+             * Verifies a IMClientCapsRsp message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            public static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a IMClientCapsRsp message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IMClientCapsRsp
+             */
+            public static fromObject(object: { [k: string]: any }): IM.Ext.IMClientCapsRsp;
+
+            /**
+             * Creates a plain object from a IMClientCapsRsp message. Also converts values to other types if specified.
+             * @param message IMClientCapsRsp
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            public static toObject(message: IM.Ext.IMClientCapsRsp, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IMClientCapsRsp to JSON.
+             * @returns JSON object
+             */
+            public toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the default type url for IMClientCapsRsp
              * @param [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns The default type url
              */

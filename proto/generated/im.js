@@ -12325,6 +12325,8 @@ export const IM = $root.IM = (() => {
          * @property {number} CID_EXT_AUTH_PROOF=2565 CID_EXT_AUTH_PROOF value
          * @property {number} CID_EXT_AUTH_RESULT=2566 CID_EXT_AUTH_RESULT value
          * @property {number} CID_EXT_ROUTE_ACK=2576 CID_EXT_ROUTE_ACK value
+         * @property {number} CID_EXT_CLIENT_CAPS_REQ=2567 CID_EXT_CLIENT_CAPS_REQ value
+         * @property {number} CID_EXT_CLIENT_CAPS_RSP=2568 CID_EXT_CLIENT_CAPS_RSP value
          */
         Ext.ExtCmdID = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -12335,6 +12337,8 @@ export const IM = $root.IM = (() => {
             values[valuesById[2565] = "CID_EXT_AUTH_PROOF"] = 2565;
             values[valuesById[2566] = "CID_EXT_AUTH_RESULT"] = 2566;
             values[valuesById[2576] = "CID_EXT_ROUTE_ACK"] = 2576;
+            values[valuesById[2567] = "CID_EXT_CLIENT_CAPS_REQ"] = 2567;
+            values[valuesById[2568] = "CID_EXT_CLIENT_CAPS_RSP"] = 2568;
             return values;
         })();
 
@@ -14490,6 +14494,522 @@ export const IM = $root.IM = (() => {
             };
 
             return IMRouteAck;
+        })();
+
+        Ext.IMClientCapsReq = (function() {
+
+            /**
+             * Properties of a IMClientCapsReq.
+             * @memberof IM.Ext
+             * @interface IIMClientCapsReq
+             * @property {Array.<string>|null} [caps] IMClientCapsReq caps
+             */
+
+            /**
+             * Constructs a new IMClientCapsReq.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMClientCapsReq.
+             * @implements IIMClientCapsReq
+             * @constructor
+             * @param {IM.Ext.IIMClientCapsReq=} [properties] Properties to set
+             */
+            function IMClientCapsReq(properties) {
+                this.caps = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMClientCapsReq caps.
+             * @member {Array.<string>} caps
+             * @memberof IM.Ext.IMClientCapsReq
+             * @instance
+             */
+            IMClientCapsReq.prototype.caps = $util.emptyArray;
+
+            /**
+             * Creates a new IMClientCapsReq instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {IM.Ext.IIMClientCapsReq=} [properties] Properties to set
+             * @returns {IM.Ext.IMClientCapsReq} IMClientCapsReq instance
+             */
+            IMClientCapsReq.create = function create(properties) {
+                return new IMClientCapsReq(properties);
+            };
+
+            /**
+             * Encodes the specified IMClientCapsReq message. Does not implicitly {@link IM.Ext.IMClientCapsReq.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {IM.Ext.IIMClientCapsReq} message IMClientCapsReq message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMClientCapsReq.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.caps != null && message.caps.length)
+                    for (let i = 0; i < message.caps.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.caps[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMClientCapsReq message, length delimited. Does not implicitly {@link IM.Ext.IMClientCapsReq.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {IM.Ext.IIMClientCapsReq} message IMClientCapsReq message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMClientCapsReq.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMClientCapsReq message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMClientCapsReq} IMClientCapsReq
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMClientCapsReq.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMClientCapsReq();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.caps && message.caps.length))
+                                message.caps = [];
+                            message.caps.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a IMClientCapsReq message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMClientCapsReq} IMClientCapsReq
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMClientCapsReq.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMClientCapsReq message.
+             * @function verify
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMClientCapsReq.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.caps != null && Object.hasOwnProperty.call(message, "caps")) {
+                    if (!Array.isArray(message.caps))
+                        return "caps: array expected";
+                    for (let i = 0; i < message.caps.length; ++i)
+                        if (!$util.isString(message.caps[i]))
+                            return "caps: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a IMClientCapsReq message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMClientCapsReq} IMClientCapsReq
+             */
+            IMClientCapsReq.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMClientCapsReq)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMClientCapsReq: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMClientCapsReq();
+                if (object.caps) {
+                    if (!Array.isArray(object.caps))
+                        throw TypeError(".IM.Ext.IMClientCapsReq.caps: array expected");
+                    message.caps = [];
+                    for (let i = 0; i < object.caps.length; ++i)
+                        message.caps[i] = String(object.caps[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMClientCapsReq message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {IM.Ext.IMClientCapsReq} message IMClientCapsReq
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMClientCapsReq.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.caps = [];
+                if (message.caps && message.caps.length) {
+                    object.caps = [];
+                    for (let j = 0; j < message.caps.length; ++j)
+                        object.caps[j] = message.caps[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this IMClientCapsReq to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMClientCapsReq
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMClientCapsReq.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMClientCapsReq
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMClientCapsReq
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMClientCapsReq.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMClientCapsReq";
+            };
+
+            return IMClientCapsReq;
+        })();
+
+        Ext.IMClientCapsRsp = (function() {
+
+            /**
+             * Properties of a IMClientCapsRsp.
+             * @memberof IM.Ext
+             * @interface IIMClientCapsRsp
+             * @property {Array.<string>|null} [caps] IMClientCapsRsp caps
+             */
+
+            /**
+             * Constructs a new IMClientCapsRsp.
+             * @memberof IM.Ext
+             * @classdesc Represents a IMClientCapsRsp.
+             * @implements IIMClientCapsRsp
+             * @constructor
+             * @param {IM.Ext.IIMClientCapsRsp=} [properties] Properties to set
+             */
+            function IMClientCapsRsp(properties) {
+                this.caps = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IMClientCapsRsp caps.
+             * @member {Array.<string>} caps
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @instance
+             */
+            IMClientCapsRsp.prototype.caps = $util.emptyArray;
+
+            /**
+             * Creates a new IMClientCapsRsp instance using the specified properties.
+             * @function create
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {IM.Ext.IIMClientCapsRsp=} [properties] Properties to set
+             * @returns {IM.Ext.IMClientCapsRsp} IMClientCapsRsp instance
+             */
+            IMClientCapsRsp.create = function create(properties) {
+                return new IMClientCapsRsp(properties);
+            };
+
+            /**
+             * Encodes the specified IMClientCapsRsp message. Does not implicitly {@link IM.Ext.IMClientCapsRsp.verify|verify} messages.
+             * @function encode
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {IM.Ext.IIMClientCapsRsp} message IMClientCapsRsp message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMClientCapsRsp.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.caps != null && message.caps.length)
+                    for (let i = 0; i < message.caps.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.caps[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IMClientCapsRsp message, length delimited. Does not implicitly {@link IM.Ext.IMClientCapsRsp.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {IM.Ext.IIMClientCapsRsp} message IMClientCapsRsp message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IMClientCapsRsp.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a IMClientCapsRsp message from the specified reader or buffer.
+             * @function decode
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {IM.Ext.IMClientCapsRsp} IMClientCapsRsp
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMClientCapsRsp.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.IM.Ext.IMClientCapsRsp();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.caps && message.caps.length))
+                                message.caps = [];
+                            message.caps.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a IMClientCapsRsp message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {IM.Ext.IMClientCapsRsp} IMClientCapsRsp
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IMClientCapsRsp.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a IMClientCapsRsp message.
+             * @function verify
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IMClientCapsRsp.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.caps != null && Object.hasOwnProperty.call(message, "caps")) {
+                    if (!Array.isArray(message.caps))
+                        return "caps: array expected";
+                    for (let i = 0; i < message.caps.length; ++i)
+                        if (!$util.isString(message.caps[i]))
+                            return "caps: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a IMClientCapsRsp message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {IM.Ext.IMClientCapsRsp} IMClientCapsRsp
+             */
+            IMClientCapsRsp.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.IM.Ext.IMClientCapsRsp)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".IM.Ext.IMClientCapsRsp: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.IM.Ext.IMClientCapsRsp();
+                if (object.caps) {
+                    if (!Array.isArray(object.caps))
+                        throw TypeError(".IM.Ext.IMClientCapsRsp.caps: array expected");
+                    message.caps = [];
+                    for (let i = 0; i < object.caps.length; ++i)
+                        message.caps[i] = String(object.caps[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a IMClientCapsRsp message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {IM.Ext.IMClientCapsRsp} message IMClientCapsRsp
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IMClientCapsRsp.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.caps = [];
+                if (message.caps && message.caps.length) {
+                    object.caps = [];
+                    for (let j = 0; j < message.caps.length; ++j)
+                        object.caps[j] = message.caps[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this IMClientCapsRsp to JSON.
+             * @function toJSON
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IMClientCapsRsp.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IMClientCapsRsp
+             * @function getTypeUrl
+             * @memberof IM.Ext.IMClientCapsRsp
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IMClientCapsRsp.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/IM.Ext.IMClientCapsRsp";
+            };
+
+            return IMClientCapsRsp;
         })();
 
         return Ext;

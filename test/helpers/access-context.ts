@@ -36,8 +36,9 @@ export class TestConn implements ClientConn {
   readonly sent: Sent[] = [];
   session: ClientSession | null;
 
-  constructor(uid: number | null, clientType = 0x01) {
-    this.session = uid === null ? null : { uid, clientType, status: 1, userInfo: {} };
+  /** `caps`: what the client asked for with CID_EXT_CLIENT_CAPS_REQ (none: a TeamTalk client). */
+  constructor(uid: number | null, clientType = 0x01, caps: readonly string[] = []) {
+    this.session = uid === null ? null : { uid, clientType, status: 1, userInfo: {}, caps: new Set(caps) };
   }
 
   send(commandId: number, message: object, seqNum = 0): void {
@@ -84,6 +85,7 @@ export function createTestAccess(client: PduClient, timeoutMs = 3000): TestAcces
   const ctx: AccessContext = {
     serverId: 'test-access',
     log: silent,
+    messageStats: { refusedAnswered: 0, refusedUnanswered: 0, outcomeUnknown: 0 },
     now: () => Math.floor(Date.now() / 1000),
     async db<T = Body>(commandId: number, message: object, orderKey?: string, connId?: number): Promise<DbAnswer<T>> {
       dbCalls.push({ commandId, message: message as Body, orderKey, connId });

@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { startAccessServer, type RunningAccessServer } from '../../access-server/access-server.ts';
+import { ErrorCode, isImError } from '../../common/errors.ts';
 import { loadConfig } from '../../access-server/config.ts';
+import { ClientCap } from '../../proto/caps.ts';
 import { PduClient, type Received } from '../../proto/client.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
@@ -27,8 +29,12 @@ export interface AccessFixture {
   seedUsers(count: number): Promise<number[]>;
   /** A raw client of `server` (not logged in). */
   connect(server: RunningAccessServer): Promise<PduClient>;
-  /** A client of `server` logged in as `user{n}`. */
-  login(server: RunningAccessServer, n: number, clientType?: number): Promise<PduClient>;
+  /**
+   * A client of `server` logged in as `user{n}` that then asks for `opts.caps`
+   * (default: "refusal-ack", as our own clients do); `caps: []` logs in as a
+   * TeamTalk client, which never sends CID_EXT_CLIENT_CAPS_REQ.
+   */
+  login(server: RunningAccessServer, n: number, clientType?: number, opts?: { caps?: readonly string[] }): Promise<PduClient>;
   close(): Promise<void>;
 }
 
@@ -81,11 +87,21 @@ export async function startAccessFixture(baseEnv: Record<string, string> = {}): 
       clients.push(c);
       return c;
     },
-    async login(server, n, clientType = PC) {
+    async login(server, n, clientType = PC, { caps = [ClientCap.REFUSAL_ACK] } = {}) {
       const c = await fixture.connect(server);
       const res = await c.request(Cid.CID_LOGIN_REQ_USERLOGIN, loginRequest(n, clientType));
       const body = res.message as IM.Login.IMLoginRes;
       if (body.resultCode !== 0) throw new Error(`login of user${n} refused: ${body.resultCode} ${body.resultString}`);
+      if (caps.length === 0) return c;
+      let got: IM.Ext.IMClientCapsRsp;
+      try {
+        got = (await c.request(Cid.CID_EXT_CLIENT_CAPS_REQ, { caps: [...caps] })).message as IM.Ext.IMClientCapsRsp;
+      } catch (err) {
+        // Kicked right after login by a racing login of the same user: the login itself succeeded.
+        if (isImError(err, ErrorCode.CONNECTION_CLOSED)) return c;
+        throw err;
+      }
+      if (got.caps.length !== caps.length) throw new Error(`user${n} asked for ${caps.join()}, got ${got.caps.join()}`);
       return c;
     },
     async close() {
