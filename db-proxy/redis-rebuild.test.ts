@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { Cid } from '../proto/commands.ts';
 import { freePort, findBinary } from '../scripts/stack-process.ts';
@@ -60,7 +60,11 @@ class Model {
   }
 }
 
-test('unread counters are exact after Redis restarts empty, with messages sent during the rebuild', async (t) => {
+/**
+ * db-proxy on a private Redis it may kill, a fresh database, a connection
+ * and a group of USERS; `loseRedis` kills Redis and starts it again empty.
+ */
+async function lossFixture(t: TestContext, o: { settleMs: number; batch: number }) {
   const dir = mkdtempSync(join(tmpdir(), 'tt-redis-loss-'));
   const port = await freePort();
   let redisProc = await startPrivateRedis(port, dir);
@@ -70,10 +74,8 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
   });
   const storage = await createTestStorage();
   t.after(() => storage.cleanup());
-  const fx = await startTestDbProxy(
-    { REDIS_URL: `redis://127.0.0.1:${port}`, DB_PROXY_REDIS_CHECK_MS: '100', DB_PROXY_REBUILD_SETTLE_MS: '150', DB_PROXY_REBUILD_BATCH: '2' },
-    storage,
-  );
+  const env = { REDIS_URL: `redis://127.0.0.1:${port}`, DB_PROXY_REDIS_CHECK_MS: '100', DB_PROXY_REBUILD_SETTLE_MS: String(o.settleMs), DB_PROXY_REBUILD_BATCH: String(o.batch) };
+  const fx = await startTestDbProxy(env, storage);
   t.after(() => fx.close());
   const guard = fx.proxy.redisGuard;
   await until(() => guard.stats.completed > 0, 5000, 'first check done');
@@ -81,6 +83,16 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
   const created = await c.request(Cid.CID_GROUP_CREATE_REQUEST, { userId: 1, groupType: 2, groupName: 'g', groupAvatar: '', memberIdList: [2, 3, 4] });
   const groupId = (created.message as { groupId: number }).groupId;
   assert.ok(groupId > 0);
+  const loseRedis = async (): Promise<void> => {
+    redisProc.kill('SIGKILL');
+    await new Promise((r) => redisProc.once('exit', r));
+    redisProc = await startPrivateRedis(port, dir);
+  };
+  return { storage, guard, c, groupId, loseRedis };
+}
+
+test('unread counters are exact after Redis restarts empty, with messages sent during the rebuild', async (t) => {
+  const { storage, guard, c, groupId, loseRedis } = await lossFixture(t, { settleMs: 150, batch: 2 });
   const model = new Model();
   let seq = 0;
   const sendOne = async (): Promise<void> => {
@@ -119,9 +131,7 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
 
   // Redis dies and comes back empty; messages keep coming while it is away and while counters are rebuilt.
   const rebuildsBefore = guard.stats.completed;
-  redisProc.kill('SIGKILL');
-  await new Promise((r) => redisProc.once('exit', r));
-  redisProc = await startPrivateRedis(port, dir);
+  await loseRedis();
   let duringRebuild = 0;
   for (let i = 0; i < 80; i++) {
     await sendOne();
@@ -153,26 +163,7 @@ test('unread counters are exact after Redis restarts empty, with messages sent d
 });
 
 test('counters are rebuilt while every conversation and a group keep receiving messages, concurrently, and a read ack lands mid-rebuild', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tt-redis-busy-'));
-  const port = await freePort();
-  let redisProc = await startPrivateRedis(port, dir);
-  t.after(() => {
-    redisProc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const storage = await createTestStorage();
-  t.after(() => storage.cleanup());
-  const fx = await startTestDbProxy(
-    { REDIS_URL: `redis://127.0.0.1:${port}`, DB_PROXY_REDIS_CHECK_MS: '100', DB_PROXY_REBUILD_SETTLE_MS: '300', DB_PROXY_REBUILD_BATCH: '1' },
-    storage,
-  );
-  t.after(() => fx.close());
-  const guard = fx.proxy.redisGuard;
-  await until(() => guard.stats.completed > 0, 5000, 'first check done');
-  const c = await fx.connect();
-  const created = await c.request(Cid.CID_GROUP_CREATE_REQUEST, { userId: 1, groupType: 2, groupName: 'busy', groupAvatar: '', memberIdList: [2, 3, 4] });
-  const groupId = (created.message as { groupId: number }).groupId;
-  assert.ok(groupId > 0);
+  const { storage, guard, c, groupId, loseRedis } = await lossFixture(t, { settleMs: 300, batch: 1 });
   // Busy for the whole rebuild: 1↔2 and 3↔4 both ways, and 1 and 2 in the group; 1→3 is read by 3 while the rebuild runs.
   const routes: [number, number, boolean][] = [[1, 2, false], [2, 1, false], [3, 4, false], [4, 3, false], [1, groupId, true], [2, groupId, true]];
   const acked = new Map<string, number>();
@@ -200,9 +191,7 @@ test('counters are rebuilt while every conversation and a group keep receiving m
   }, 3000, 'group read position saved');
 
   const rebuildsBefore = guard.stats.completed;
-  redisProc.kill('SIGKILL');
-  await new Promise((r) => redisProc.once('exit', r));
-  redisProc = await startPrivateRedis(port, dir);
+  await loseRedis();
   let stop = false;
   let sentDuringRebuild = 0;
   const busy = routes.map(async ([f, to, g]) => {
