@@ -65,6 +65,20 @@ export const MAX_UNACKED = 30_000;
 /** How long a link that opened waits for the route-server's ack announcement before the backlog goes out without acks. */
 const ANNOUNCE_WAIT_MS = 1000;
 
+function stopAnnounceWait(link: Link): void {
+  if (link.announceTimer) clearTimeout(link.announceTimer);
+  link.announceTimer = null;
+}
+
+/** Ends the link's announcement wait and hands back what it had not had acked, oldest first. */
+function takeUnacked(link: Link): Held[] {
+  stopAnnounceWait(link);
+  const held = [...link.unacked.values()];
+  link.unacked.clear();
+  link.unackedBytes = 0;
+  return held;
+}
+
 interface Link {
   peer: PeerLink;
   /** Queries to this route-server, matched by seq; a timed-out seq is never reused. */
@@ -211,10 +225,7 @@ export class RouteLinks {
 
   close(): void {
     for (const l of this.links) {
-      if (l.announceTimer) clearTimeout(l.announceTimer);
-      l.announceTimer = null;
-      l.unacked.clear();
-      l.unackedBytes = 0;
+      takeUnacked(l);
       l.peer.close();
       l.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, 'route-server links closed'));
     }
@@ -242,8 +253,7 @@ export class RouteLinks {
     if (seqs.length === 0) {
       if (link.acks) return;
       link.acks = true;
-      if (link.announceTimer) clearTimeout(link.announceTimer);
-      link.announceTimer = null;
+      stopAnnounceWait(link);
       this.flush();
       return;
     }
@@ -258,13 +268,9 @@ export class RouteLinks {
 
   /** A link dropped: what it had not acked goes first in the backlog, then to the links still up. */
   private requeue(link: Link): void {
-    if (link.announceTimer) clearTimeout(link.announceTimer);
-    link.announceTimer = null;
     link.acks = false;
-    if (link.unacked.size === 0) return;
-    const held = [...link.unacked.values()];
-    link.unacked.clear();
-    link.unackedBytes = 0;
+    const held = takeUnacked(link);
+    if (held.length === 0) return;
     this.stats.resent += held.length;
     this.backlog = [...held, ...this.backlog];
     for (const h of held) this.backlogBytes += h.bytes.length;
