@@ -44,6 +44,8 @@ export class ClientServer {
   private nextId = 1;
   private readonly ticker: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
+  private refusalLoggedAt = 0;
+  private refusalsLogged = 0;
 
   constructor(
     private readonly opts: ClientServerOptions,
@@ -100,7 +102,13 @@ export class ClientServer {
   private accept(socket: net.Socket): void {
     if (this.closing || this.conns.size >= this.opts.maxConnections) {
       this.stats.refusedOverCap++;
-      this.log.warn({ open: this.conns.size, cap: this.opts.maxConnections }, 'connection refused: at capacity');
+      // A flood at the cap must not turn into a flood of log lines: one a second, with the count.
+      const now = Date.now();
+      if (now - this.refusalLoggedAt >= 1000) {
+        this.log.warn({ open: this.conns.size, cap: this.opts.maxConnections, refusedSinceLast: this.stats.refusedOverCap - this.refusalsLogged }, 'connections refused: at capacity');
+        this.refusalLoggedAt = now;
+        this.refusalsLogged = this.stats.refusedOverCap;
+      }
       socket.on('error', () => {});
       socket.destroy();
       return;
@@ -118,7 +126,7 @@ export class ClientServer {
     });
     this.conns.set(id, conn);
     this.hooks.onOpen?.(conn);
-    conn.log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection open');
+    if (conn.log.isLevelEnabled('debug')) conn.log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection open');
   }
 
   private tick(): void {

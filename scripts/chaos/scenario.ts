@@ -91,12 +91,14 @@ export async function runScenario(
   let died: string[] = [];
   try {
     await load.login();
-    await sleep(500);
-    const before = cluster.rss();
     let faultDone = false;
     let faultEnd = 0;
     const loadDone = load.run(opts.rate, opts.durationS * 1000, MAX_LOAD_MS, () => faultDone && now() >= faultEnd + AFTER_MS);
     await sleep(WARM_MS);
+    // Memory is judged from the fault on: by then every process carries the load's own working
+    // set (buffers, V8's young generation grown to the allocation rate), so what stays afterwards
+    // is what the fault left behind.
+    const before = cluster.rss();
     const ctx = { cluster, storage, opts, log, extraPair: (i: number): [number, number] => [pairFrom(base + opts.pairs + i), pairTo(base + opts.pairs + i)] };
     try {
       fault = await FAULTS[name](ctx);
