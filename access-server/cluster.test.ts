@@ -19,7 +19,7 @@ before(async () => {
   b = await fx.startServer({ ACCESS_SERVER_ID: 'access-b' });
   assert.ok(await a.route.whenConnected(3000));
   assert.ok(await b.route.whenConnected(3000));
-  await fx.seedUsers(12);
+  await fx.seedUsers(14);
 });
 after(async () => {
   await fx.close();
@@ -107,12 +107,34 @@ test('a logout on one server is seen offline by the route-servers', async () => 
   await routeSees(8, 0);
 });
 
-test('users status comes from the route-servers: a user on the other server is online', async () => {
+test('users status comes from the route-servers: a PC user on the other server is online, a user only on a phone is not', async () => {
   const asker = await fx.login(a, 9, PC);
-  const other = await fx.login(b, 10, MOBILE);
+  const other = await fx.login(b, 10, PC);
+  const phone = await fx.login(b, 12, MOBILE);
   await routeSees(10);
-  const rsp = await asker.request(Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, { userId: 9, userIdList: [10, 11, 9] });
+  await routeSees(12);
+  const rsp = await asker.request(Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, { userId: 9, userIdList: [10, 11, 9, 12] });
   const list = (rsp.message as IM.Buddy.IMUsersStatRsp).userStatList.map((u) => [u.userId, u.status]);
-  assert.deepEqual(list, [[10, 1], [11, 2], [9, 1]]);
+  assert.deepEqual(list, [[10, 1], [11, 2], [9, 1], [12, 2]]);
   other.destroy();
+  phone.destroy();
+});
+
+test('a status change reaches PC clients on the other server once, through two route-servers', async () => {
+  const watcher = await fx.login(a, 13, PC);
+  const seen: number[] = [];
+  watcher.on('push', (r: { commandId: number; message: unknown }) => {
+    if (r.commandId !== Cid.CID_BUDDY_LIST_STATUS_NOTIFY) return;
+    const m = r.message as IM.Buddy.IMUserStatNotify;
+    if (m.userStat.userId === 14) seen.push(m.userStat.status);
+  });
+  const user = await fx.login(b, 14, PC);
+  await waitFor(() => seen.length >= 1, 3000, 'online notify on the other server');
+  await user.request(Cid.CID_LOGIN_REQ_LOGINOUT, {});
+  user.destroy();
+  await waitFor(() => seen.length >= 2, 3000, 'offline notify on the other server');
+  // Both route-servers sent each change; the access server takes them from one.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(seen, [1, 2]);
+  watcher.destroy();
 });

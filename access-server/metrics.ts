@@ -59,6 +59,7 @@ export function metricsOf(p: MetricSources): Metric[] {
     gauge('route_unacked', 'Deliveries written to route-servers and not acked yet.', p.route.unackedSize),
     counter('route_acked', 'Deliveries route-servers acked.', p.route.stats.acked),
     counter('route_resent', 'Deliveries handed on again: their route-server link dropped before acking them.', p.route.stats.resent),
+    counter('route_status_skipped', 'Status notifies from a route-server other than the first usable one (each is taken from one).', p.route.stats.statusSkipped),
     counter('route_untracked', 'Deliveries written without an ack expected (a link at its unacked bound).', p.route.stats.untracked),
     counter('deliveries_duplicate', 'Messages from route-servers already pushed here; not pushed again.', p.delivery.stats.duplicates),
     counter('db_answers_late', 'db-proxy answers that came after their request timed out (dropped).', p.db.stats.late),

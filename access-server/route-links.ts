@@ -34,6 +34,8 @@ export interface RouteStats {
   acked: number;
   /** Deliveries handed on again because their link dropped before acking them. */
   resent: number;
+  /** Status notifies dropped because they came from a route-server other than the one they are taken from. */
+  statusSkipped: number;
   /** Deliveries written without an ack expected (the link's acks at their bound). */
   untracked: number;
 }
@@ -64,6 +66,8 @@ interface Held {
 export const MAX_UNACKED = 30_000;
 /** How long a link that opened waits for the route-server's ack announcement before the backlog goes out without acks. */
 const ANNOUNCE_WAIT_MS = 1000;
+/** Status changes every route-server broadcasts. */
+const STATUS_NOTIFIES: ReadonlySet<number> = new Set([Cid.CID_BUDDY_LIST_STATUS_NOTIFY, Cid.CID_OTHER_LOGIN_STATUS_NOTIFY]);
 
 function stopAnnounceWait(link: Link): void {
   if (link.announceTimer) clearTimeout(link.announceTimer);
@@ -108,7 +112,7 @@ interface Link {
  * pushed (Delivery), so a delivery handed on twice reaches a client once.
  */
 export class RouteLinks {
-  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0, backlogged: 0, dropped: 0, acked: 0, resent: 0, untracked: 0 };
+  readonly stats: RouteStats = { sent: 0, received: 0, unsent: 0, backlogged: 0, dropped: 0, acked: 0, resent: 0, statusSkipped: 0, untracked: 0 };
   private readonly links: Link[];
   private backlog: Held[] = [];
   private backlogBytes = 0;
@@ -146,7 +150,10 @@ export class RouteLinks {
         onPdu: (_peer, p) => {
           this.stats.received++;
           if (p.header.commandId === Cid.CID_EXT_ROUTE_ACK) this.onAck(link, p);
-          else if (!this.answer(link, p)) this.onPdu(p);
+          else if (this.answer(link, p)) return;
+          // Every route-server sends every status change: take them from one (the first usable), so each arrives once and in order.
+          else if (STATUS_NOTIFIES.has(p.header.commandId) && this.links.find((l) => l.peer.usable) !== link) this.stats.statusSkipped++;
+          else this.onPdu(p);
         },
         onDown: () => {
           link.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, `route-server link ${link.peer.name} closed`));

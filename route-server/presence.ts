@@ -116,6 +116,14 @@ export class PresenceTable {
     return this.users.has(uid);
   }
 
+  /** A PC client (windows, mac) of `uid` is connected anywhere: TeamTalk's "online" for status answers and notifies. */
+  isPcOnline(uid: number): boolean {
+    const perLink = this.users.get(uid);
+    if (!perLink) return false;
+    for (const counts of perLink.values()) for (const clientType of counts.keys()) if (isPcClient(clientType)) return true;
+    return false;
+  }
+
   /** Client types of `uid` on link `linkId` with their connection counts (for tests and diagnostics). */
   clientTypes(uid: number, linkId: number): ReadonlyMap<number, number> {
     return this.users.get(uid)?.get(linkId) ?? new Map();
@@ -155,4 +163,9 @@ export class PresenceTable {
 
 function loadOf(s: ServerInfo): number {
   return s.curConnCnt / s.maxConnCnt;
+}
+
+/** windows (0x01) and mac (0x02) are PC; ios (0x11) and android (0x12) are mobile. */
+export function isPcClient(clientType: number): boolean {
+  return (clientType & 0xf0) === 0;
 }

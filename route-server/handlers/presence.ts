@@ -1,16 +1,22 @@
 /**
  * Registration and presence: CID_OTHER_MSG_SERV_INFO, CID_OTHER_ONLINE_USER_INFO,
  * CID_OTHER_USER_STATUS_UPDATE, CID_OTHER_USER_CNT_UPDATE, and the presence
- * query CID_BUDDY_LIST_USERS_STATUS_REQUEST (answered from the full table).
+ * query CID_BUDDY_LIST_USERS_STATUS_REQUEST (answered from the full table);
+ * status changes go on to every server as TeamTalk's route_server sends them.
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { encodePdu } from '../../proto/header.ts';
 import { AuthResult, refusalPdu } from '../../common/cluster-auth.ts';
 import type { RouteLink } from '../link.ts';
+import { isPcClient } from '../presence.ts';
+import { send } from './delivery.ts';
 import { ACCESS_ROLE, decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
 const USER_STATUS_ONLINE = 1;
 const USER_STATUS_OFFLINE = 2;
+/** IM_PC_LOGIN_STATUS_ON / _OFF of TeamTalk's IMServerPCLoginStatusNotify. */
+const PC_LOGIN_ON = 1;
+const PC_LOGIN_OFF = 0;
 const USER_CNT_INC = 1;
 const USER_CNT_DEC = 2;
 
@@ -99,7 +105,46 @@ export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
     return;
   }
   from.log.debug({ uid: m.userId, status: m.userStatus, clientType: m.clientType }, 'user status');
+  notifyStatus(ctx, from, m.userId, m.userStatus, m.clientType);
 };
+
+/** A link of one of our access servers (it tells its own clients itself). */
+function ours(link: RouteLink): boolean {
+  return link.admission?.kind === 'authenticated' && link.admission.identity.role === ACCESS_ROLE;
+}
+
+/**
+ * TeamTalk's route_server rules after a status change, to every registered
+ * server:
+ * - CID_OTHER_LOGIN_STATUS_NOTIFY (so that the user's phones learn whether a
+ *   PC is logged in) when a PC client went offline and none is left, or when
+ *   any client came online while a PC is.
+ * - CID_BUDDY_LIST_STATUS_NOTIFY (every PC client shows the user's new
+ *   status) when a PC client's status changed, except a PC going offline
+ *   while another PC of the user is still connected.
+ * A TeamTalk msg_server tells its clients only what comes back from here, so
+ * it gets the notify of its own change too. One of our access servers has
+ * told its own clients already (and pushes a PC's login state with the
+ * user's deliveries): it gets only the status of users of other servers, and
+ * the PC login state only when a phone came online.
+ */
+function notifyStatus(ctx: RouteContext, from: RouteLink, uid: number, status: number, clientType: number): void {
+  const pcOnline = ctx.presence.isPcOnline(uid);
+  const pc = isPcClient(clientType);
+  const targets = [...ctx.presence.allServers().keys()];
+  if ((status === USER_STATUS_OFFLINE && pc && !pcOnline) || (status === USER_STATUS_ONLINE && pcOnline)) {
+    const login = encodePdu(
+      { commandId: Cid.CID_OTHER_LOGIN_STATUS_NOTIFY },
+      encodeBody(Cid.CID_OTHER_LOGIN_STATUS_NOTIFY, { userId: uid, loginStatus: status === USER_STATUS_OFFLINE ? PC_LOGIN_OFF : PC_LOGIN_ON }),
+    );
+    // Our access servers push a PC's login state with the user's deliveries; a phone coming online is news to them too.
+    for (const id of targets) if (!pc || !ours(ctx.link(id) ?? from)) send(ctx, id, login);
+  }
+  if (!pc || (status === USER_STATUS_OFFLINE && pcOnline)) return;
+  const notify = encodePdu({ commandId: Cid.CID_BUDDY_LIST_STATUS_NOTIFY }, encodeBody(Cid.CID_BUDDY_LIST_STATUS_NOTIFY, { userStat: { userId: uid, status } }));
+  const skipOrigin = ours(from);
+  for (const id of targets) if (!(skipOrigin && id === from.id)) send(ctx, id, notify);
+}
 
 export const onUserCntUpdate: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_OTHER_USER_CNT_UPDATE, pdu);
@@ -109,7 +154,7 @@ export const onUserCntUpdate: Handler = (ctx, from, pdu) => {
   else from.log.warn({ action: m.userAction }, 'unknown count update action; ignored');
 };
 
-/** Online when the user has any connection anywhere; answered with seq and attach_data echoed. */
+/** Online when a PC client of the user is connected anywhere (TeamTalk's rule: a user only on a phone is offline); seq and attach_data echoed. */
 export const onUsersStatusRequest: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST, pdu);
   if (!m) return;
@@ -117,7 +162,7 @@ export const onUsersStatusRequest: Handler = (ctx, from, pdu) => {
     userId: m.userId,
     userStatList: m.userIdList.map((uid) => ({
       userId: uid,
-      status: ctx.presence.isOnline(uid) ? USER_STATUS_ONLINE : USER_STATUS_OFFLINE,
+      status: ctx.presence.isPcOnline(uid) ? USER_STATUS_ONLINE : USER_STATUS_OFFLINE,
     })),
     ...(m.attachData && m.attachData.length > 0 ? { attachData: m.attachData } : {}),
   });

@@ -59,9 +59,9 @@ export class FakeAccessServer {
     return new FakeAccessServer(client);
   }
 
-  /** Connects and registers: CID_OTHER_MSG_SERV_INFO, then the online users (uid with client type). */
-  static async start(route: RunningRouteServer, info: FakeServerInfo, users: [number, number][] = []): Promise<FakeAccessServer> {
-    const fake = await FakeAccessServer.connect(route);
+  /** Connects (as `identity`: one of our access servers when its role is `access-server`) and registers: CID_OTHER_MSG_SERV_INFO, then the online users (uid with client type). */
+  static async start(route: RunningRouteServer, info: FakeServerInfo, users: [number, number][] = [], identity?: PeerIdentity): Promise<FakeAccessServer> {
+    const fake = await FakeAccessServer.connect(route, identity ? { identity } : {});
     fake.register(info);
     if (users.length > 0) fake.online(users);
     await fake.barrier();
