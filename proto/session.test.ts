@@ -12,6 +12,7 @@ import { FrameDecoder } from './frame-decoder.ts';
 import { encodePdu } from './header.ts';
 import type { IM } from './messages.ts';
 import { ImSession, md5hex, MsgType, SessionType, type IncomingMessage } from './session.ts';
+import { encryptText } from './text-crypto.ts';
 
 interface Seen {
   commandId: number;
@@ -121,6 +122,37 @@ test('login through GET /msg_server, send with ack, receive, kick', async (t) =>
   const kicked = once(s, 'kicked');
   await s.logout();
   assert.equal((await kicked)[0].kickReason, 1);
+});
+
+test('text in TeamTalk\'s sealed form: sent when asked, opened whatever the session sends; plain and voice stay as they are', async (t) => {
+  const fake = await fakeServer((pdu, push) => {
+    if (pdu.commandId === Cid.CID_LOGIN_REQ_USERLOGIN) return loginOk();
+    if (pdu.commandId !== Cid.CID_MSG_DATA) return null;
+    const m = pdu.message as unknown as IM.Message.IMMsgData;
+    // Echo what arrived back as a message from user 2, then ack it.
+    push(Cid.CID_MSG_DATA, { fromUserId: 2, toSessionId: 1, msgId: 9, createTime: 5, msgType: m.msgType, msgData: m.msgData });
+    return [Cid.CID_MSG_DATA_ACK, { userId: 1, sessionId: m.toSessionId, msgId: 41, sessionType: 1 }];
+  });
+  t.after(() => fake.close());
+  const sealed = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'alice', password: 'secret', textForm: 'teamtalk' });
+  t.after(() => sealed.destroy());
+  const got = once(sealed, 'message') as Promise<[IncomingMessage]>;
+  assert.equal(await sealed.sendText(2, '你好 TeamTalk'), 41);
+  const wire = fake.seen.find((p) => p.commandId === Cid.CID_MSG_DATA)!.message as unknown as IM.Message.IMMsgData;
+  assert.equal(Buffer.from(wire.msgData).toString('ascii'), encryptText('你好 TeamTalk').toString('ascii'));
+  const [m] = await got;
+  assert.equal(m.text, '你好 TeamTalk');
+  assert.deepEqual(m.data, encryptText('你好 TeamTalk'));
+
+  const plain = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'bob', password: 'secret' });
+  t.after(() => plain.destroy());
+  const texts: string[] = [];
+  plain.on('message', (x: IncomingMessage) => texts.push(x.text));
+  await plain.sendText(2, 'plain words');
+  await plain.send(2, MsgType.SINGLE_TEXT, encryptText('sealed by an app'));
+  await plain.send(2, MsgType.SINGLE_AUDIO, encryptText('voice bytes are not opened'));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(texts, ['plain words', 'sealed by an app', encryptText('voice bytes are not opened').toString('ascii')]);
 });
 
 test('capabilities: none asked with caps [], none in force when the server ignores the request', async (t) => {

@@ -9,10 +9,11 @@
  *   const msgId = await s.sendText(2, 'hello'); // 0: the server refused it
  *
  * Passwords are sent as md5hex(password), like TeamTalk clients. Message
- * text: TeamTalk clients encrypt msg_data with their AES key and send it
- * base64-encoded; this session sends the text's UTF-8 bytes as they are
- * (no encryption) and decodes received msg_data as UTF-8 (`data` keeps the
- * raw bytes). The server stores msg_data as text (IMMessage.content is a
+ * text: TeamTalk clients seal msg_data with their AES key and send it
+ * base64-encoded (proto/text-crypto.ts). This session sends the text's
+ * UTF-8 bytes as they are unless `textForm: "teamtalk"` asks for that form,
+ * and opens received msg_data in that form whatever it sends (anything else
+ * is decoded as UTF-8; `data` keeps the raw bytes). The server stores msg_data as text (IMMessage.content is a
  * utf8mb4 varchar), so `send` with raw binary that is not valid UTF-8 is
  * refused (msg id 0); both clients' forms are valid text.
  *
@@ -36,6 +37,7 @@ import { Cid } from './commands.ts';
 import type { IM } from './messages.ts';
 import { findMsgServer } from './msg-server-lookup.ts';
 import { isGroupMsgType, MsgType, SessionType } from './conversation.ts';
+import { decryptText, encryptText, TEAMTALK_TEXT_KEY } from './text-crypto.ts';
 
 export { findMsgServer };
 export const ClientType = { WINDOWS: 0x01, MAC: 0x02, IOS: 0x11, ANDROID: 0x12 } as const;
@@ -64,6 +66,14 @@ export interface LoginOptions {
   ackReceived?: boolean;
   /** Capabilities to ask for after login (proto/caps.ts); default ["refusal-ack"], [] asks for none (a TeamTalk client). */
   caps?: readonly string[];
+  /**
+   * How sendText / sendGroupText put text into msg_data: "plain" (default:
+   * its UTF-8 bytes) or "teamtalk" (sealed as TeamTalk's apps seal it,
+   * proto/text-crypto.ts, so that they can read it).
+   */
+  textForm?: 'plain' | 'teamtalk';
+  /** The 32-byte key of the "teamtalk" form (default: the key TeamTalk's clients are built with). */
+  textKey?: Buffer;
 }
 
 export interface IncomingMessage {
@@ -75,7 +85,7 @@ export interface IncomingMessage {
   msgType: number;
   group: boolean;
   data: Buffer;
-  /** msg_data decoded as UTF-8. */
+  /** The text: msg_data opened when it is in TeamTalk's sealed form, otherwise decoded as UTF-8. */
   text: string;
 }
 
@@ -108,6 +118,8 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     private readonly ackReceived: boolean,
     wantedCaps: readonly string[],
     capsWaitMs: number,
+    private readonly textForm: 'plain' | 'teamtalk' = 'plain',
+    private readonly textKey: Buffer = TEAMTALK_TEXT_KEY,
   ) {
     super();
     this.caps = askCaps(client, wantedCaps, capsWaitMs);
@@ -133,7 +145,7 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
         throw new LoginRefusedError(`login refused (${rsp.resultCode}): ${rsp.resultString || 'no reason given'}`, rsp.resultCode);
       }
       const capsWaitMs = Math.min(opts.requestTimeoutMs ?? CAPS_WAIT_MS, CAPS_WAIT_MS);
-      return new ImSession(client, rsp.userInfo, `${host ?? '127.0.0.1'}:${port}`, opts.ackReceived ?? true, opts.caps ?? [ClientCap.REFUSAL_ACK], capsWaitMs);
+      return new ImSession(client, rsp.userInfo, `${host ?? '127.0.0.1'}:${port}`, opts.ackReceived ?? true, opts.caps ?? [ClientCap.REFUSAL_ACK], capsWaitMs, opts.textForm, opts.textKey);
     } catch (err) {
       client.destroy();
       throw err;
@@ -146,12 +158,12 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
 
   /** Sends a 1:1 text; resolves with the msg id of the ack (0: refused). */
   sendText(toUserId: number, text: string): Promise<number> {
-    return this.send(toUserId, MsgType.SINGLE_TEXT, Buffer.from(text, 'utf8'));
+    return this.send(toUserId, MsgType.SINGLE_TEXT, this.seal(text));
   }
 
   /** Sends a group text; resolves with the msg id of the ack (0: refused). */
   sendGroupText(groupId: number, text: string): Promise<number> {
-    return this.send(groupId, MsgType.GROUP_TEXT, Buffer.from(text, 'utf8'));
+    return this.send(groupId, MsgType.GROUP_TEXT, this.seal(text));
   }
 
   /** Sends any CID_MSG_DATA; resolves with CID_MSG_DATA_ACK's msg id on the same seq. */
@@ -241,12 +253,17 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     this.client.destroy();
   }
 
+  private seal(text: string): Buffer {
+    return this.textForm === 'teamtalk' ? encryptText(text, this.textKey) : Buffer.from(text, 'utf8');
+  }
+
   private onPush(r: Received): void {
     if (r.commandId === Cid.CID_MSG_DATA && r.message) {
       const m = r.message as IM.Message.IMMsgData;
       const data = Buffer.from(m.msgData);
       const group = isGroupMsgType(m.msgType);
-      const incoming: IncomingMessage = { ...pick(m), group, data, text: data.toString('utf8') };
+      const text = (m.msgType === MsgType.SINGLE_AUDIO || m.msgType === MsgType.GROUP_AUDIO) ? data.toString('utf8') : (decryptText(data, this.textKey) ?? data.toString('utf8'));
+      const incoming: IncomingMessage = { ...pick(m), group, data, text };
       if (this.ackReceived && m.fromUserId !== this.userId) {
         const sessionId = group ? m.toSessionId : m.fromUserId;
         const sessionType = group ? SessionType.GROUP : SessionType.SINGLE;

@@ -9,8 +9,9 @@
  *
  * It logs in through a route-server's GET /msg_server (--route, default
  * http://127.0.0.1:10800) or straight to an access server (--host/--port).
- * Message text goes out as plain UTF-8 (TeamTalk's own clients encrypt
- * msg_data first; the server treats it as opaque bytes). `--help` lists the
+ * Message text goes out sealed as TeamTalk's apps seal it (AES, base64:
+ * proto/text-crypto.ts), so that they can read it; --plain-text sends plain
+ * UTF-8. Received and history text is opened when it is sealed. `--help` lists the
  * options.
  */
 import { ImSession, SessionType } from '../proto/session.ts';
@@ -28,6 +29,7 @@ async function login(opts: ClientOptions): Promise<ImSession> {
     password: opts.password,
     clientType: opts.clientType,
     clientVersion: 'teamtalk-ts-cli/0.1',
+    textForm: opts.textForm,
   });
 }
 

@@ -3,6 +3,7 @@ import type { Received } from '../../proto/client.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import type { ImSession, IncomingMessage } from '../../proto/session.ts';
+import { decryptText } from '../../proto/text-crypto.ts';
 
 const SESSION_GROUP = 2;
 const AUDIO_TYPES = new Set([0x02, 0x12]);
@@ -46,7 +47,7 @@ export function clock(unixSeconds: number): string {
 function text(msgType: number, data: Uint8Array): string {
   if (AUDIO_TYPES.has(msgType)) return `[voice message, ${data.length} bytes]`;
   // Control characters (other than tab and newline) would move the cursor or recolour the terminal.
-  return [...Buffer.from(data).toString('utf8')].map((c) => (isControl(c.charCodeAt(0)) ? '?' : c)).join('');
+  return [...(decryptText(data) ?? Buffer.from(data).toString('utf8'))].map((c) => (isControl(c.charCodeAt(0)) ? '?' : c)).join('');
 }
 
 function isControl(code: number): boolean {

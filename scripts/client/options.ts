@@ -10,6 +10,8 @@ where (default --route ${DEFAULT_ROUTE_URL}):
   --route URL          ask this route-server (GET /msg_server) which access server to use
   --host H --port P    connect to this access server directly
   --client pc|mac|ios|android   client type sent at login (default pc)
+  --plain-text         send message text as plain UTF-8, not sealed as TeamTalk's
+                       apps seal it (received text is opened either way)
 
 action (default: an interactive prompt, /help lists its commands):
   --send UID TEXT      send one message, print the ack, exit
@@ -43,6 +45,8 @@ export interface ClientOptions {
   user: string;
   password: string;
   clientType: number;
+  /** Text goes out as TeamTalk's apps send it (sealed), unless --plain-text. */
+  textForm: 'plain' | 'teamtalk';
   action: Action;
 }
 
@@ -71,7 +75,7 @@ export function parseOptions(argv: string[]): ClientOptions | null {
     allowPositionals: true,
     options: {
       route: str, host: str, port: str, user: str, password: str, client: str, nick: str, count: str,
-      send: str, 'send-group': str, history: str, 'create-user': str, unread: bool, help: bool,
+      send: str, 'send-group': str, history: str, 'create-user': str, unread: bool, help: bool, 'plain-text': bool,
     },
   });
   if (v.help) return null;
@@ -80,7 +84,7 @@ export function parseOptions(argv: string[]): ClientOptions | null {
   if (v['create-user'] !== undefined) {
     if (positionals.length !== 1) throw new Error('--create-user NAME PASSWORD');
     return {
-      routeUrl: undefined, host: undefined, port: undefined, user: '', password: '', clientType: ClientType.WINDOWS,
+      routeUrl: undefined, host: undefined, port: undefined, user: '', password: '', clientType: ClientType.WINDOWS, textForm: 'teamtalk',
       action: { kind: 'create-user', name: v['create-user'], password: positionals[0]!, nick: v.nick ?? v['create-user'] },
     };
   }
@@ -108,6 +112,7 @@ export function parseOptions(argv: string[]): ClientOptions | null {
     user: v.user,
     password: v.password,
     clientType,
+    textForm: v['plain-text'] ? 'plain' : 'teamtalk',
     action,
   };
 }

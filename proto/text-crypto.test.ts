@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decryptText, encryptText, TEAMTALK_TEXT_KEY } from './text-crypto.ts';
+
+// Sealed with `openssl enc -aes-256-ecb -nopad` over the padded blocks, TeamTalk's key.
+const GOLDEN: [string, string][] = [
+  ['hello', 'nnZSBwfPCz60q69ddmfIJA=='],
+  // Empty: one block holding only the length.
+  ['', 'e5RnnlJkv4QGnGhkMwfvgA=='],
+  // 13 bytes: no room for the length in the first block, so a second one.
+  ['0123456789abc', 'TAzR6N1CfvlADH+XckBekQr+GZ43+2mMfQMFqTsGBjY='],
+];
+
+test('text is sealed as TeamTalk\'s clients seal it', () => {
+  for (const [text, sealed] of GOLDEN) {
+    assert.equal(encryptText(text).toString('ascii'), sealed);
+    assert.equal(decryptText(Buffer.from(sealed, 'ascii')), text);
+  }
+});
+
+test('every length round-trips, block boundaries included; other keys are kept apart', () => {
+  const other = Buffer.alloc(32, 7);
+  for (let n = 0; n <= 70; n++) {
+    const text = '话'.repeat(n % 5) + 'x'.repeat(n);
+    const sealed = encryptText(text);
+    assert.equal(Buffer.from(sealed.toString('ascii'), 'base64').length % 16, 0);
+    assert.equal(decryptText(sealed), text);
+    assert.equal(decryptText(encryptText(text, other), other), text);
+    assert.notEqual(decryptText(encryptText(text, other)), text);
+  }
+});
+
+test('msg_data not in that form is not text of it', () => {
+  // Plain text, base64 that is not whole blocks, not base64, and a block whose length field does not fit.
+  for (const bad of ['', 'hello', 'aGVsbG8=', '!!!!', Buffer.alloc(16, 0xff).toString('base64')]) {
+    assert.equal(decryptText(Buffer.from(bad)), null, bad);
+  }
+  assert.throws(() => encryptText('x', Buffer.alloc(16)), RangeError);
+  assert.equal(TEAMTALK_TEXT_KEY.length, 32);
+});
