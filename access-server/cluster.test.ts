@@ -138,3 +138,24 @@ test('a status change reaches PC clients on the other server once, through two r
   assert.deepEqual(seen, [1, 2]);
   watcher.destroy();
 });
+
+test('a PC login moving to the other server leaves every watcher seeing the user online', async () => {
+  const watcher = await fx.login(a, 13, PC);
+  const seen: number[] = [];
+  watcher.on('push', (r: { commandId: number; message: unknown }) => {
+    if (r.commandId !== Cid.CID_BUDDY_LIST_STATUS_NOTIFY) return;
+    const m = r.message as IM.Buddy.IMUserStatNotify;
+    if (m.userStat.userId === 14) seen.push(m.userStat.status);
+  });
+  const first = await fx.login(a, 14, PC);
+  await waitFor(() => seen.length >= 1, 3000, 'online notify');
+  const second = await fx.login(b, 14, PC);
+  await whenClosed(first);
+  await routeSees(14);
+  await new Promise((r) => setTimeout(r, 300));
+  // The old server has no PC of the user left, but the cluster has: no offline notify.
+  assert.equal(seen.at(-1), 1, `statuses seen: ${seen.join(',')}`);
+  assert.ok(!seen.includes(2), `statuses seen: ${seen.join(',')}`);
+  second.destroy();
+  watcher.destroy();
+});

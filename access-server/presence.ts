@@ -58,6 +58,8 @@ export class Presence {
     const pcWasOnline = sessions.hasPc(uid);
     sessions.add(conn);
     route.broadcast(Cid.CID_OTHER_USER_STATUS_UPDATE, { userStatus: UserStatus.ONLINE, userId: uid, clientType });
+    // With a route-server up, its notifies (sent back here too) tell this server's clients, from the whole cluster's view.
+    if (route.usableCount > 0) return;
     if (!isMobile(clientType)) {
       delivery.deliver([uid], Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, { userId: uid, loginStat: UserStatus.ONLINE }, { exceptConnId: conn.id });
       if (!pcWasOnline) delivery.statusToLocalPcs(uid, status);
@@ -73,6 +75,7 @@ export class Presence {
     const { uid, clientType } = conn.session;
     route.broadcast(Cid.CID_OTHER_USER_STATUS_UPDATE, { userStatus: UserStatus.OFFLINE, userId: uid, clientType });
     this.release(conn, uid, clientType);
+    if (route.usableCount > 0) return;
     if (!isMobile(clientType) && !sessions.hasPc(uid)) {
       delivery.deliver([uid], Cid.CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, { userId: uid, loginStat: UserStatus.OFFLINE });
       delivery.statusToLocalPcs(uid, UserStatus.OFFLINE);

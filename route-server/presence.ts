@@ -165,7 +165,7 @@ function loadOf(s: ServerInfo): number {
   return s.curConnCnt / s.maxConnCnt;
 }
 
-/** windows (0x01) and mac (0x02) are PC; ios (0x11) and android (0x12) are mobile. */
+/** TeamTalk's CHECK_CLIENT_TYPE_PC: windows (0x01) and mac (0x02) are PC; ios (0x11) and android (0x12) are mobile. */
 export function isPcClient(clientType: number): boolean {
-  return (clientType & 0xf0) === 0;
+  return (clientType & 0x10) === 0;
 }

@@ -105,30 +105,22 @@ export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
     return;
   }
   from.log.debug({ uid: m.userId, status: m.userStatus, clientType: m.clientType }, 'user status');
-  notifyStatus(ctx, from, m.userId, m.userStatus, m.clientType);
+  notifyStatus(ctx, m.userId, m.userStatus, m.clientType);
 };
-
-/** A link of one of our access servers (it tells its own clients itself). */
-function ours(link: RouteLink): boolean {
-  return link.admission?.kind === 'authenticated' && link.admission.identity.role === ACCESS_ROLE;
-}
 
 /**
  * TeamTalk's route_server rules after a status change, to every registered
- * server:
+ * server, the one the change came from included: each server tells its own
+ * clients what comes back from here, so they all follow one order and one
+ * view of the whole cluster.
  * - CID_OTHER_LOGIN_STATUS_NOTIFY (so that the user's phones learn whether a
  *   PC is logged in) when a PC client went offline and none is left, or when
  *   any client came online while a PC is.
  * - CID_BUDDY_LIST_STATUS_NOTIFY (every PC client shows the user's new
  *   status) when a PC client's status changed, except a PC going offline
  *   while another PC of the user is still connected.
- * A TeamTalk msg_server tells its clients only what comes back from here, so
- * it gets the notify of its own change too. One of our access servers has
- * told its own clients already (and pushes a PC's login state with the
- * user's deliveries): it gets only the status of users of other servers, and
- * the PC login state only when a phone came online.
  */
-function notifyStatus(ctx: RouteContext, from: RouteLink, uid: number, status: number, clientType: number): void {
+function notifyStatus(ctx: RouteContext, uid: number, status: number, clientType: number): void {
   const pcOnline = ctx.presence.isPcOnline(uid);
   const pc = isPcClient(clientType);
   const targets = [...ctx.presence.allServers().keys()];
@@ -137,13 +129,11 @@ function notifyStatus(ctx: RouteContext, from: RouteLink, uid: number, status: n
       { commandId: Cid.CID_OTHER_LOGIN_STATUS_NOTIFY },
       encodeBody(Cid.CID_OTHER_LOGIN_STATUS_NOTIFY, { userId: uid, loginStatus: status === USER_STATUS_OFFLINE ? PC_LOGIN_OFF : PC_LOGIN_ON }),
     );
-    // Our access servers push a PC's login state with the user's deliveries; a phone coming online is news to them too.
-    for (const id of targets) if (!pc || !ours(ctx.link(id) ?? from)) send(ctx, id, login);
+    for (const id of targets) send(ctx, id, login);
   }
   if (!pc || (status === USER_STATUS_OFFLINE && pcOnline)) return;
   const notify = encodePdu({ commandId: Cid.CID_BUDDY_LIST_STATUS_NOTIFY }, encodeBody(Cid.CID_BUDDY_LIST_STATUS_NOTIFY, { userStat: { userId: uid, status } }));
-  const skipOrigin = ours(from);
-  for (const id of targets) if (!(skipOrigin && id === from.id)) send(ctx, id, notify);
+  for (const id of targets) send(ctx, id, notify);
 }
 
 export const onUserCntUpdate: Handler = (ctx, from, pdu) => {
