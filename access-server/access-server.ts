@@ -13,6 +13,7 @@ import { LoginThrottle } from './login-throttle.ts';
 import { metricsOf } from './metrics.ts';
 import { OwnerRefresher } from './owner-refresher.ts';
 import { Presence } from './presence.ts';
+import { pcOnlineVia, Pusher } from './push.ts';
 import { RouteLinks } from './route-links.ts';
 import { ClientServer } from './server.ts';
 import { Sessions } from './sessions.ts';
@@ -105,11 +106,24 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, checkMs: config.loginOwnerCheckMs, log });
   refresher.start();
   const loginThrottle = new LoginThrottle(config.loginThrottle);
-  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, loginThrottle, route, groupMembersTtlMs: config.groupMembersTtlMs });
+  const routeQuery = route.configured > 0 ? (cid: number, msg: object, expect: number) => route!.query(cid, msg, expect) : undefined;
+  const pusher =
+    config.pushServers.length > 0
+      ? new Pusher(config.pushServers, config.links, {
+          deviceTokens: async (userIds) => {
+            const rsp = await db.request<{ userTokenInfo: { userId: number; userType: number; token: string; pushCount: number }[] }>(Cid.CID_OTHER_GET_DEVICE_TOKEN_REQ, { userId: userIds });
+            return rsp.message.userTokenInfo ?? [];
+          },
+          pcOnline: pcOnlineVia(routeQuery, (uid) => sessions.conns(uid).map((c) => c.session.clientType)),
+          log,
+        })
+      : null;
+  const context = createContext({ serverId: config.serverId, log, db, sessions, delivery, presence, loginThrottle, route, pusher, groupMembersTtlMs: config.groupMembersTtlMs });
   dispatcher = new Dispatcher(context, handlerTable);
   const teardown = (): void => {
     void refresher.stop();
     server.destroy();
+    pusher?.close();
     route.close();
     db.destroy();
     void owners.close();
@@ -145,6 +159,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
         await running.close();
         await refresher.stop();
         await presence!.settled();
+        pusher?.close();
         route.close();
         await db.close(config.shutdownTimeoutMs);
         await ops?.close();

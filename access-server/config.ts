@@ -64,6 +64,8 @@ export interface AccessConfig {
   /** At start, how long the client port waits for a db-proxy link before it opens anyway. */
   dbStartWaitMs: number;
   routeServers: readonly PeerAddress[];
+  /** TeamTalk push_server(s) (PUSH_SERVERS); empty: no mobile push. */
+  pushServers: readonly PeerAddress[];
   links: PeerLinkTimings;
   /** Unset: duplicate logins are detected on this server only. */
   redisUrl: string | undefined;
@@ -136,6 +138,7 @@ export function loadConfig(env: Env): AccessConfig {
     dbMaxPendingPerLink: intFromEnv(env, 'ACCESS_DB_MAX_PENDING', 8192, { min: 1, max: 60_000 }),
     dbStartWaitMs: intFromEnv(env, 'ACCESS_DB_START_WAIT_MS', 3000, { min: 0, max: 600_000 }),
     routeServers: addressesFromEnv(env, 'ROUTE_SERVERS', ''),
+    pushServers: addressesFromEnv(env, 'PUSH_SERVERS', ''),
     links: {
       heartbeatMs: intFromEnv(env, 'ACCESS_LINK_HEARTBEAT_MS', 5000, { min: 50 }),
       timeoutMs: intFromEnv(env, 'ACCESS_LINK_TIMEOUT_MS', 30_000, { min: 200 }),

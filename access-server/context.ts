@@ -6,6 +6,7 @@ import { GroupMembers } from './group-members.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { AccessContext, ClientConn, DbAnswer } from './handlers/types.ts';
 import type { Presence } from './presence.ts';
+import type { Pusher } from './push.ts';
 import type { RouteLinks } from './route-links.ts';
 import type { Sessions } from './sessions.ts';
 
@@ -27,6 +28,8 @@ export interface ContextDeps {
   presence: Presence;
   loginThrottle: LoginThrottle;
   route: RouteLinks;
+  /** Null: no push server configured. */
+  pusher?: Pusher | null;
   groupMembersTtlMs: number;
 }
 
@@ -47,6 +50,7 @@ export function createContext(d: ContextDeps): ServerContext {
     groupMembers: (groupId, asUserId) => groups.get(groupId, asUserId),
     forgetGroup: (groupId) => groups.forget(groupId),
     dbAvailable: () => d.db.usableCount > 0,
+    push: d.pusher ? (m, receivers, nick) => void d.pusher!.afterStored(m, receivers, nick) : undefined,
   };
 }
 

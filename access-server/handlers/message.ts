@@ -95,8 +95,10 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
   }
   ack(conn, req, stored.msgId);
   const pushed = { ...outgoing, msgId: stored.msgId, createTime: stored.createTime || outgoing.createTime };
+  const nick = (conn.session!.userInfo as { userNickName?: string }).userNickName ?? null;
   if (!group) {
     ctx.deliver([m.toSessionId, uid], Cid.CID_MSG_DATA, pushed, { exceptConnId: conn.id, orderKey: key });
+    ctx.push?.(pushed, [m.toSessionId], nick);
     return;
   }
   let members: readonly number[];
@@ -108,6 +110,7 @@ const msgData: ClientHandler = async (ctx, conn, req) => {
     return;
   }
   ctx.deliver(members, Cid.CID_MSG_DATA, pushed, { exceptConnId: conn.id, orderKey: key });
+  ctx.push?.(pushed, members, nick);
 };
 
 /** True when a db-proxy request failed after it was sent: stored or not, nobody knows. */

@@ -88,6 +88,11 @@ export interface AccessContext {
   groupMembers(groupId: number, asUserId: number): Promise<readonly number[]>;
   /** Drops the cached members of a group (call after changing them). */
   forgetGroup(groupId: number): void;
+  /**
+   * Mobile push of a stored message to the device tokens of `receivers`
+   * (access-server/push.ts); absent when no push server is configured.
+   */
+  push?(m: { fromUserId: number; toSessionId: number; msgId: number; msgType: number; msgData: Uint8Array }, receivers: readonly number[], senderNick: string | null): void;
 }
 
 /** A decoded request from a client. */
