@@ -114,6 +114,10 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
             const rsp = await db.request<{ userTokenInfo: { userId: number; userType: number; token: string; pushCount: number }[] }>(Cid.CID_OTHER_GET_DEVICE_TOKEN_REQ, { userId: userIds });
             return rsp.message.userTokenInfo ?? [];
           },
+          shielded: async (groupId, userIds) => {
+            const rsp = await db.request<{ shieldStatusList: { userId: number; shieldStatus: number }[] }>(Cid.CID_OTHER_GET_SHIELD_REQ, { groupId, userId: userIds }, `g${groupId}`);
+            return new Set((rsp.message.shieldStatusList ?? []).filter((x) => x.shieldStatus === 1).map((x) => x.userId));
+          },
           pcOnline: pcOnlineVia(routeQuery, (uid) => sessions.conns(uid).map((c) => c.session.clientType)),
           log,
         })
@@ -130,7 +134,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   };
   let ops: OpsServer | null = null;
   if (config.httpPort >= 0) {
-    const parts = { server, sessions, db, route, dispatcher, delivery, loginThrottle, messages: context.messageStats };
+    const parts = { server, sessions, db, route, dispatcher, delivery, loginThrottle, messages: context.messageStats, push: pusher?.stats ?? null };
     try {
       ops = await startOpsHttp(config.host, config.httpPort, {
         health: () => ({ ok: db.usableCount > 0, connections: server.size, sessions: sessions.count, dbLinks: db.usableCount, routeLinks: route.usableCount }),

@@ -1,3 +1,4 @@
+import type { PushStats } from './push.ts';
 import type { Metric } from '../common/ops-http.ts';
 import type { ClientConnection } from './client-conn.ts';
 import type { DbLinks } from './db-links.ts';
@@ -18,6 +19,8 @@ export interface MetricSources {
   delivery: Delivery;
   loginThrottle: LoginThrottle;
   messages: MessageStats;
+  /** Null: no push server configured. */
+  push: PushStats | null;
 }
 
 function gauge(name: string, help: string, value: number): Metric {
@@ -64,5 +67,12 @@ export function metricsOf(p: MetricSources): Metric[] {
     counter('deliveries_duplicate', 'Messages from route-servers already pushed here; not pushed again.', p.delivery.stats.duplicates),
     counter('db_answers_late', 'db-proxy answers that came after their request timed out (dropped).', p.db.stats.late),
     counter('db_answers_unmatched', 'db-proxy answers matching no request (dropped).', p.db.stats.unmatched),
+    ...(p.push
+      ? [
+          counter('push_tokens_sent', 'Device tokens pushed to a push server.', p.push.sent),
+          counter('push_skipped', 'Messages or push requests not pushed: no push server up, or too many pushes being prepared.', p.push.skipped),
+          counter('push_failed', 'Pushes given up: the token or mute lookup failed.', p.push.failed),
+        ]
+      : []),
   ];
 }

@@ -86,3 +86,27 @@ test('a stored message is pushed to the receiver\'s device token: normal while n
   assert.equal(push.got.length, 2);
   for (const c of [phone, sender, pc]) c.destroy();
 });
+
+test('a group message is pushed to the members\' tokens except the sender\'s and those who muted the group', async () => {
+  push.got.length = 0;
+  const phones = [];
+  for (const n of [2, 3, 4]) {
+    const c = await fx.login(server, n, MOBILE);
+    await c.request(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: n, deviceToken: `token-of-${n}`, clientType: MOBILE });
+    phones.push(c);
+  }
+  const sender = await fx.login(server, 1, PC);
+  await sender.request(Cid.CID_LOGIN_REQ_DEVICETOKEN, { userId: 1, deviceToken: 'token-of-1', clientType: MOBILE });
+  const created = await sender.request(Cid.CID_GROUP_CREATE_REQUEST, { userId: 1, groupType: 2, groupName: 'push', groupAvatar: '', memberIdList: [2, 3, 4] });
+  const groupId = (created.message as { groupId: number }).groupId;
+  assert.ok(groupId > 0);
+  await phones[1]!.request(Cid.CID_GROUP_SHIELD_GROUP_REQUEST, { userId: 3, groupId, shieldStatus: 1 });
+  const ack = await sender.request(Cid.CID_MSG_DATA, { fromUserId: 1, toSessionId: groupId, msgId: 0, createTime: 0, msgType: MsgType.GROUP_TEXT, msgData: encryptText('to the group') });
+  assert.ok((ack.message as { msgId: number }).msgId > 0);
+  await waitFor(() => push.got.length === 1, 3000, 'one group push');
+  const p = push.got[0]!;
+  assert.deepEqual(p.userTokenList.map((t) => t.token).sort(), ['token-of-2', 'token-of-4']);
+  assert.deepEqual(JSON.parse(p.data), { msg_type: MsgType.GROUP_TEXT, from_id: 1, group_id: groupId });
+  assert.equal(p.flash, 'nick 1:to the group');
+  for (const c of [...phones, sender]) c.destroy();
+});

@@ -32,11 +32,17 @@ const GENERIC_FLASH = '您收到了一条消息';
 /** TeamTalk's apps wrap a picture's URL in these. */
 const PIC_PREFIX = '&$#@~^@[{:';
 const PIC_SUFFIX = ':}]&$~@#@';
+/** Messages whose push is being prepared at once; more are not pushed (counted skipped). */
+const MAX_IN_FLIGHT = 64;
+/** Receivers asked about per message (db-proxy's cap on one token request is far above). */
+const MAX_RECEIVERS = 2_000;
+/** Tokens per CID_OTHER_PUSH_TO_USER_REQ. */
+const TOKENS_PER_REQUEST = 100;
 
 export interface PushStats {
-  /** CID_OTHER_PUSH_TO_USER_REQ written (one per token). */
+  /** Tokens pushed (in CID_OTHER_PUSH_TO_USER_REQ, up to TOKENS_PER_REQUEST each). */
   sent: number;
-  /** Pushes not sent: no push server link was up. */
+  /** Messages not pushed: no push server link was up, or MAX_IN_FLIGHT pushes were being prepared. */
   skipped: number;
   /** Token lookups or status checks that failed (the push was not sent). */
   failed: number;
@@ -53,6 +59,8 @@ export interface StoredMessage {
 export interface PushDeps {
   /** CID_OTHER_GET_DEVICE_TOKEN_REQ to db-proxy; resolves with the answer body. */
   deviceTokens(userIds: readonly number[]): Promise<{ userId: number; userType: number; token: string; pushCount: number }[]>;
+  /** Those of `userIds` who shield (mute) group `groupId`: CID_OTHER_GET_SHIELD_REQ to db-proxy. */
+  shielded(groupId: number, userIds: readonly number[]): Promise<ReadonlySet<number>>;
   /** Those of `uids` with a PC client logged in anywhere (route-servers; this server's sessions without them). */
   pcOnline(uids: readonly number[]): Promise<ReadonlySet<number>>;
   textKey?: Buffer;
@@ -90,6 +98,7 @@ function cutBytes(s: string, max: number, suffix: string): string {
 export class Pusher {
   readonly stats: PushStats = { sent: 0, skipped: 0, failed: 0 };
   private readonly links: PeerLink[];
+  private inFlight = 0;
 
   constructor(addresses: readonly PeerAddress[], timings: PeerLinkTimings, private readonly d: PushDeps) {
     // TeamTalk's push_server speaks no handshake: the link goes without the cluster secret.
@@ -109,31 +118,56 @@ export class Pusher {
     return this.links.length > 0;
   }
 
-  /** After `m` was stored: push it to the device tokens of `receivers` (the sender is left out). Never rejects. */
+  /**
+   * After `m` was stored: push it to the device tokens of `receivers` (the
+   * sender, and members who shield a group, left out). Never rejects; bounded
+   * in messages prepared at once and receivers per message.
+   */
   async afterStored(m: StoredMessage, receivers: readonly number[], senderNick: string | null): Promise<void> {
     if (this.links.length === 0) return;
-    const others = receivers.filter((u) => u !== m.fromUserId);
+    let others = receivers.filter((u) => u !== m.fromUserId).slice(0, MAX_RECEIVERS);
     if (others.length === 0) return;
+    if (this.inFlight >= MAX_IN_FLIGHT || !this.links.some((l) => l.usable)) {
+      this.stats.skipped++;
+      return;
+    }
+    this.inFlight++;
     try {
+      if (isGroupMsgType(m.msgType)) {
+        const muted = await this.d.shielded(m.toSessionId, others);
+        others = others.filter((u) => !muted.has(u));
+        if (others.length === 0) return;
+      }
       const tokens = (await this.d.deviceTokens(others)).filter((t) => t.userId !== m.fromUserId && t.token !== '');
       if (tokens.length === 0) return;
+      let pc: ReadonlySet<number>;
+      try {
+        pc = await this.d.pcOnline([...new Set(tokens.map((t) => t.userId))]);
+      } catch (err) {
+        // Unknown: push as if no PC were on (a sound too many rather than a push too few).
+        this.d.log.debug({ err }, 'PC status unknown for push; pushing normal');
+        pc = new Set();
+      }
       const flash = pushFlash(m.msgType, m.msgData, senderNick, this.d.textKey);
       const data = JSON.stringify({ msg_type: m.msgType, from_id: m.fromUserId, ...(isGroupMsgType(m.msgType) ? { group_id: m.toSessionId } : {}) });
-      const pc = await this.d.pcOnline([...new Set(tokens.map((t) => t.userId))]);
-      for (const t of tokens) {
-        const pushType = pc.has(t.userId) ? PushType.SILENT : PushType.NORMAL;
-        const body = encodeBody(Cid.CID_OTHER_PUSH_TO_USER_REQ, {
-          flash,
-          data,
-          userTokenList: [{ userId: t.userId, userType: t.userType, token: t.token, pushCount: t.pushCount, pushType }],
-        });
+      for (let i = 0; i < tokens.length; i += TOKENS_PER_REQUEST) {
+        const userTokenList = tokens.slice(i, i + TOKENS_PER_REQUEST).map((t) => ({
+          userId: t.userId,
+          userType: t.userType,
+          token: t.token,
+          pushCount: t.pushCount,
+          pushType: pc.has(t.userId) ? PushType.SILENT : PushType.NORMAL,
+        }));
+        const body = encodeBody(Cid.CID_OTHER_PUSH_TO_USER_REQ, { flash, data, userTokenList });
         const link = this.links.find((l) => l.usable);
-        if (link && link.write(encodePdu({ commandId: Cid.CID_OTHER_PUSH_TO_USER_REQ }, body))) this.stats.sent++;
+        if (link && link.write(encodePdu({ commandId: Cid.CID_OTHER_PUSH_TO_USER_REQ }, body))) this.stats.sent += userTokenList.length;
         else this.stats.skipped++;
       }
     } catch (err) {
       this.stats.failed++;
-      this.d.log.warn({ err, msgId: m.msgId, from: m.fromUserId }, 'push not sent');
+      this.d.log.debug({ err, msgId: m.msgId, from: m.fromUserId }, 'push not sent');
+    } finally {
+      this.inFlight--;
     }
   }
 

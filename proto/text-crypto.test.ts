@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
 import { test } from 'node:test';
 import { decryptText, encryptText, TEAMTALK_TEXT_KEY } from './text-crypto.ts';
 
@@ -38,3 +39,22 @@ test('msg_data not in that form is not text of it', () => {
   assert.throws(() => encryptText('x', Buffer.alloc(16)), RangeError);
   assert.equal(TEAMTALK_TEXT_KEY.length, 32);
 });
+
+test('text sealed by TeamTalk\'s Android app (Java modified UTF-8) opens as the characters it means; a leading BOM is kept', () => {
+  // U+1F600 as Java writes it: two 3-byte surrogates.
+  const modified = Buffer.concat([Buffer.from('hi '), Buffer.from([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80])]);
+  assert.equal(decryptText(sealBytes(modified)), 'hi 😀');
+  assert.equal(decryptText(encryptText('\ufeffbom')), '\ufeffbom');
+  assert.equal(decryptText(encryptText('emoji 😀 ok')), 'emoji 😀 ok');
+});
+
+/** TeamTalk's sealing of raw bytes (what its Android app does with modified UTF-8). */
+function sealBytes(plain: Buffer): Buffer {
+  const remain = plain.length % 16;
+  const blocks = Math.ceil(plain.length / 16) + (remain === 0 || remain > 12 ? 1 : 0);
+  const padded = Buffer.alloc(blocks * 16);
+  plain.copy(padded);
+  padded.writeUInt32BE(plain.length, padded.length - 4);
+  const c = createCipheriv('aes-256-ecb', TEAMTALK_TEXT_KEY, null).setAutoPadding(false);
+  return Buffer.from(Buffer.concat([c.update(padded), c.final()]).toString('base64'), 'ascii');
+}

@@ -45,7 +45,8 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /**
  * The text of msg_data in TeamTalk's form, or null when it is not in that
  * form: not base64, not whole blocks, a length field that does not fit, or
- * text that is not valid UTF-8.
+ * padding that is not zeros. Text in Java's modified UTF-8 (TeamTalk's
+ * Android app) is read as the characters it means.
  */
 export function decryptText(data: Uint8Array, key: Buffer = TEAMTALK_TEXT_KEY): string | null {
   checkKey(key);
@@ -61,8 +62,29 @@ export function decryptText(data: Uint8Array, key: Buffer = TEAMTALK_TEXT_KEY): 
   // The padding between the text and the length is zeros in every message a TeamTalk client writes.
   for (let i = length; i < padded.length - LENGTH_BYTES; i++) if (padded[i] !== 0) return null;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(plain);
   } catch {
-    return null;
+    // TeamTalk's Android app seals Java's "modified UTF-8" (characters beyond the BMP as two
+    // 3-byte surrogates, NUL as C0 80); the blocks and the length already proved the form.
+    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(fromModifiedUtf8(plain));
   }
+}
+
+/** Standard UTF-8 for Java's modified UTF-8: surrogate pairs joined, C0 80 back to NUL. */
+function fromModifiedUtf8(b: Uint8Array): Buffer {
+  const out: number[] = [];
+  const unit = (i: number): number => ((b[i]! & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f);
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === 0xed && i + 5 < b.length && (b[i + 1]! & 0xf0) === 0xa0 && b[i + 3] === 0xed && (b[i + 4]! & 0xf0) === 0xb0) {
+      const cp = 0x10000 + ((unit(i) - 0xd800) << 10) + (unit(i + 3) - 0xdc00);
+      for (const x of Buffer.from(String.fromCodePoint(cp), 'utf8')) out.push(x);
+      i += 5;
+    } else if (b[i] === 0xc0 && b[i + 1] === 0x80) {
+      out.push(0);
+      i += 1;
+    } else {
+      out.push(b[i]!);
+    }
+  }
+  return Buffer.from(out);
 }
