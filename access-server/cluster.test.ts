@@ -120,14 +120,20 @@ test('users status comes from the route-servers: a PC user on the other server i
   phone.destroy();
 });
 
-test('a status change reaches PC clients on the other server once, through two route-servers', async () => {
-  const watcher = await fx.login(a, 13, PC);
+/** A PC client of user `n` on server a, recording the statuses of `of` it is told. */
+async function statusWatcher(n: number, of: number): Promise<{ watcher: Awaited<ReturnType<AccessFixture['login']>>; seen: number[] }> {
+  const watcher = await fx.login(a, n, PC);
   const seen: number[] = [];
   watcher.on('push', (r: { commandId: number; message: unknown }) => {
     if (r.commandId !== Cid.CID_BUDDY_LIST_STATUS_NOTIFY) return;
     const m = r.message as IM.Buddy.IMUserStatNotify;
-    if (m.userStat.userId === 14) seen.push(m.userStat.status);
+    if (m.userStat.userId === of) seen.push(m.userStat.status);
   });
+  return { watcher, seen };
+}
+
+test('a status change reaches PC clients on the other server once, through two route-servers', async () => {
+  const { watcher, seen } = await statusWatcher(13, 14);
   const user = await fx.login(b, 14, PC);
   await waitFor(() => seen.length >= 1, 3000, 'online notify on the other server');
   await user.request(Cid.CID_LOGIN_REQ_LOGINOUT, {});
@@ -140,13 +146,7 @@ test('a status change reaches PC clients on the other server once, through two r
 });
 
 test('a PC login moving to the other server leaves every watcher seeing the user online', async () => {
-  const watcher = await fx.login(a, 13, PC);
-  const seen: number[] = [];
-  watcher.on('push', (r: { commandId: number; message: unknown }) => {
-    if (r.commandId !== Cid.CID_BUDDY_LIST_STATUS_NOTIFY) return;
-    const m = r.message as IM.Buddy.IMUserStatNotify;
-    if (m.userStat.userId === 14) seen.push(m.userStat.status);
-  });
+  const { watcher, seen } = await statusWatcher(13, 14);
   const first = await fx.login(a, 14, PC);
   await waitFor(() => seen.length >= 1, 3000, 'online notify');
   const second = await fx.login(b, 14, PC);
