@@ -119,6 +119,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
             return new Set((rsp.message.shieldStatusList ?? []).filter((x) => x.shieldStatus === 1).map((x) => x.userId));
           },
           pcOnline: pcOnlineVia(routeQuery, (uid) => sessions.conns(uid).map((c) => c.session.clientType)),
+          textKey: config.textKey,
           log,
         })
       : null;

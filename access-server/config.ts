@@ -2,6 +2,7 @@ import { intFromEnv, rawFromEnv, stringFromEnv, urlFromEnv, type Env } from '../
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { clusterSecretFromEnv, PROCESS_INSTANCE, type PeerIdentity } from '../common/cluster-auth.ts';
 import { DEFAULT_MAX_FRAME_LENGTH } from '../proto/frame-decoder.ts';
+import { textKeyFromEnv } from '../proto/text-crypto.ts';
 import type { LoginThrottleOptions } from './login-throttle.ts';
 import { addressList } from './source-address.ts';
 
@@ -66,6 +67,8 @@ export interface AccessConfig {
   routeServers: readonly PeerAddress[];
   /** TeamTalk push_server(s) (PUSH_SERVERS); empty: no mobile push. */
   pushServers: readonly PeerAddress[];
+  /** The clients' text key (IM_AES_KEY): opens message text for push previews. */
+  textKey: Buffer;
   links: PeerLinkTimings;
   /** Unset: duplicate logins are detected on this server only. */
   redisUrl: string | undefined;
@@ -139,6 +142,7 @@ export function loadConfig(env: Env): AccessConfig {
     dbStartWaitMs: intFromEnv(env, 'ACCESS_DB_START_WAIT_MS', 3000, { min: 0, max: 600_000 }),
     routeServers: addressesFromEnv(env, 'ROUTE_SERVERS', ''),
     pushServers: addressesFromEnv(env, 'PUSH_SERVERS', ''),
+    textKey: textKeyFromEnv(env),
     links: {
       heartbeatMs: intFromEnv(env, 'ACCESS_LINK_HEARTBEAT_MS', 5000, { min: 50 }),
       timeoutMs: intFromEnv(env, 'ACCESS_LINK_TIMEOUT_MS', 30_000, { min: 200 }),

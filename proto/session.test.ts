@@ -12,7 +12,7 @@ import { FrameDecoder } from './frame-decoder.ts';
 import { encodePdu } from './header.ts';
 import type { IM } from './messages.ts';
 import { ImSession, md5hex, MsgType, SessionType, type IncomingMessage } from './session.ts';
-import { encryptText } from './text-crypto.ts';
+import { decryptText, encryptText } from './text-crypto.ts';
 
 interface Seen {
   commandId: number;
@@ -110,7 +110,7 @@ test('login through GET /msg_server, send with ack, receive, kick', async (t) =>
   assert.equal(await s.sendText(3, 'refused'), 0);
 
   const sent = fake.seen.find((p) => p.commandId === Cid.CID_MSG_DATA)!.message;
-  assert.equal(Buffer.from(sent.msgData as Uint8Array).toString(), 'hi');
+  assert.equal(decryptText(sent.msgData as Uint8Array), 'hi', 'sealed as TeamTalk\'s apps seal it, by default');
   assert.equal(sent.fromUserId, 1);
   assert.equal((await s.unread()).totalCnt, 4);
   assert.deepEqual(await s.history(2, SessionType.SINGLE, 30, 5), []);
@@ -124,7 +124,7 @@ test('login through GET /msg_server, send with ack, receive, kick', async (t) =>
   assert.equal((await kicked)[0].kickReason, 1);
 });
 
-test('text in TeamTalk\'s sealed form: sent when asked, opened whatever the session sends; plain and voice stay as they are', async (t) => {
+test('text in TeamTalk\'s sealed form: sent by default, opened whatever the session sends; plain and voice stay as they are', async (t) => {
   const fake = await fakeServer((pdu, push) => {
     if (pdu.commandId === Cid.CID_LOGIN_REQ_USERLOGIN) return loginOk();
     if (pdu.commandId !== Cid.CID_MSG_DATA) return null;
@@ -134,7 +134,7 @@ test('text in TeamTalk\'s sealed form: sent when asked, opened whatever the sess
     return [Cid.CID_MSG_DATA_ACK, { userId: 1, sessionId: m.toSessionId, msgId: 41, sessionType: 1 }];
   });
   t.after(() => fake.close());
-  const sealed = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'alice', password: 'secret', textForm: 'teamtalk' });
+  const sealed = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'alice', password: 'secret' });
   t.after(() => sealed.destroy());
   const got = once(sealed, 'message') as Promise<[IncomingMessage]>;
   assert.equal(await sealed.sendText(2, '你好 TeamTalk'), 41);
@@ -144,7 +144,7 @@ test('text in TeamTalk\'s sealed form: sent when asked, opened whatever the sess
   assert.equal(m.text, '你好 TeamTalk');
   assert.deepEqual(m.data, encryptText('你好 TeamTalk'));
 
-  const plain = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'bob', password: 'secret' });
+  const plain = await ImSession.login({ host: '127.0.0.1', port: fake.port, userName: 'bob', password: 'secret', textForm: 'plain' });
   t.after(() => plain.destroy());
   const texts: string[] = [];
   plain.on('message', (x: IncomingMessage) => texts.push(x.text));

@@ -10,9 +10,9 @@
  *
  * Passwords are sent as md5hex(password), like TeamTalk clients. Message
  * text: TeamTalk clients seal msg_data with their AES key and send it
- * base64-encoded (proto/text-crypto.ts). This session sends the text's
- * UTF-8 bytes as they are unless `textForm: "teamtalk"` asks for that form,
- * and opens received msg_data in that form whatever it sends (anything else
+ * base64-encoded (proto/text-crypto.ts). This session seals text the same
+ * way (`textForm: "plain"` sends the UTF-8 bytes as they are instead), and
+ * opens received msg_data in that form whatever it sends (anything else
  * is decoded as UTF-8; `data` keeps the raw bytes). The server stores msg_data as text (IMMessage.content is a
  * utf8mb4 varchar), so `send` with raw binary that is not valid UTF-8 is
  * refused (msg id 0); both clients' forms are valid text.
@@ -67,12 +67,12 @@ export interface LoginOptions {
   /** Capabilities to ask for after login (proto/caps.ts); default ["refusal-ack"], [] asks for none (a TeamTalk client). */
   caps?: readonly string[];
   /**
-   * How sendText / sendGroupText put text into msg_data: "plain" (default:
-   * its UTF-8 bytes) or "teamtalk" (sealed as TeamTalk's apps seal it,
-   * proto/text-crypto.ts, so that they can read it).
+   * How sendText / sendGroupText put text into msg_data: "teamtalk"
+   * (default: sealed as TeamTalk's apps seal it, proto/text-crypto.ts, so
+   * that they can read it) or "plain" (its UTF-8 bytes).
    */
   textForm?: 'plain' | 'teamtalk';
-  /** The 32-byte key of the "teamtalk" form (default: the key TeamTalk's clients are built with). */
+  /** The 32-byte key of the "teamtalk" form (default: the key TeamTalk's clients are built with; textKeyFromEnv reads IM_AES_KEY). */
   textKey?: Buffer;
 }
 
@@ -118,7 +118,7 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     private readonly ackReceived: boolean,
     wantedCaps: readonly string[],
     capsWaitMs: number,
-    private readonly textForm: 'plain' | 'teamtalk' = 'plain',
+    private readonly textForm: 'plain' | 'teamtalk' = 'teamtalk',
     private readonly textKey: Buffer = TEAMTALK_TEXT_KEY,
   ) {
     super();

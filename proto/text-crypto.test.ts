@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { test } from 'node:test';
-import { decryptText, encryptText, TEAMTALK_TEXT_KEY } from './text-crypto.ts';
+import { decryptText, encryptText, TEAMTALK_TEXT_KEY, textKeyFromEnv } from './text-crypto.ts';
 
 // Sealed with `openssl enc -aes-256-ecb -nopad` over the padded blocks, TeamTalk's key.
 const GOLDEN: [string, string][] = [
@@ -58,3 +58,13 @@ function sealBytes(plain: Buffer): Buffer {
   const c = createCipheriv('aes-256-ecb', TEAMTALK_TEXT_KEY, null).setAutoPadding(false);
   return Buffer.from(Buffer.concat([c.update(padded), c.final()]).toString('base64'), 'ascii');
 }
+
+test('IM_AES_KEY: TeamTalk\'s key when unset, 32 bytes taken as they are, any other length refused at start', () => {
+  assert.deepEqual(textKeyFromEnv({}), TEAMTALK_TEXT_KEY);
+  const key = 'abcdefghijklmnopqrstuvwxyz012345';
+  assert.deepEqual(textKeyFromEnv({ IM_AES_KEY: key }), Buffer.from(key));
+  assert.equal(decryptText(encryptText('hi', textKeyFromEnv({ IM_AES_KEY: key })), Buffer.from(key)), 'hi');
+  for (const bad of ['short', `${key}6`, '话'.repeat(11)]) {
+    assert.throws(() => textKeyFromEnv({ IM_AES_KEY: bad }), { code: 'IM_ERR_BAD_CONFIG' }, bad);
+  }
+});

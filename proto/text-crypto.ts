@@ -10,17 +10,33 @@
  * - standard base64 of the result: that ASCII text is msg_data.
  *
  * TeamTalk's clients all use one fixed 32-byte key; a deployment that built
- * its clients with another passes it here. This is obfuscation between the
+ * its clients with another sets IM_AES_KEY (textKeyFromEnv) on every process
+ * that reads or writes text: access servers (push previews) and the CLI. This is obfuscation between the
  * clients and the server, not end-to-end secrecy: every holder of the key
  * (every client binary) can read every message.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { rawFromEnv, type Env } from '../common/config.ts';
+import { ErrorCode, ImError } from '../common/errors.ts';
 
 /** The key TeamTalk's Android, iOS, Windows and Mac clients are built with. */
 export const TEAMTALK_TEXT_KEY: Buffer = Buffer.from('12345678901234567890123456789012', 'latin1');
 
 const BLOCK = 16;
 const LENGTH_BYTES = 4;
+
+/**
+ * IM_AES_KEY: the 32 characters of the clients' key (TeamTalk's default when
+ * unset). A key of another length would fail every message, so it fails at
+ * start-up instead.
+ */
+export function textKeyFromEnv(env: Env): Buffer {
+  const raw = rawFromEnv(env, 'IM_AES_KEY');
+  if (raw === undefined) return TEAMTALK_TEXT_KEY;
+  const key = Buffer.from(raw, 'utf8');
+  if (key.length !== 32) throw new ImError(ErrorCode.BAD_CONFIG, `IM_AES_KEY must be 32 bytes (AES-256), got ${key.length}`);
+  return key;
+}
 
 function checkKey(key: Buffer): void {
   if (key.length !== 32) throw new RangeError(`text key must be 32 bytes (AES-256), got ${key.length}`);

@@ -10,11 +10,12 @@
  * It logs in through a route-server's GET /msg_server (--route, default
  * http://127.0.0.1:10800) or straight to an access server (--host/--port).
  * Message text goes out sealed as TeamTalk's apps seal it (AES, base64:
- * proto/text-crypto.ts), so that they can read it; --plain-text sends plain
- * UTF-8. Received and history text is opened when it is sealed. `--help` lists the
+ * proto/text-crypto.ts) under IM_AES_KEY (TeamTalk's key when unset), so
+ * that they can read it; --plain-text sends plain UTF-8. Received and history text is opened when it is sealed. `--help` lists the
  * options.
  */
 import { ImSession, SessionType } from '../proto/session.ts';
+import { textKeyFromEnv } from '../proto/text-crypto.ts';
 import { createUser, userDatabaseUrl } from './client/create-user.ts';
 import { historyList, Names, unreadList } from './client/format.ts';
 import { parseOptions, USAGE, type ClientOptions } from './client/options.ts';
@@ -30,6 +31,7 @@ async function login(opts: ClientOptions): Promise<ImSession> {
     clientType: opts.clientType,
     clientVersion: 'teamtalk-ts-cli/0.1',
     textForm: opts.textForm,
+    textKey: textKeyFromEnv(process.env),
   });
 }
 

@@ -62,6 +62,8 @@ async function login(): Promise<LoginResult> {
           clientType: config.clientType,
           requestTimeoutMs: config.requestTimeoutMs,
           ackReceived: config.receiptAcks,
+          // The server's cost, not the sealing's: text goes as it is.
+          textForm: 'plain',
         });
         latencyUs.push(Math.round((performance.now() - t0) * 1000));
         sessions.set(uid, s);

@@ -48,6 +48,8 @@ export class Peer {
         clientType: this.clientType,
         requestTimeoutMs: LOGIN_TIMEOUT_MS,
         heartbeatIntervalMs: 10_000,
+        // Stored rows are checked against the text sent, byte for byte.
+        textForm: 'plain',
       });
       if (!this.running) return s.destroy();
       this.gen++;
