@@ -20,7 +20,7 @@ import { intFromEnv } from '../common/config.ts';
 import { REPO_ROOT, resolveStorage, STACK_ROOT } from './stack.ts';
 import type { Storage } from './stack.ts';
 
-const TEST_ROOTS = ['proto', 'common', 'schema', 'scripts', 'db-proxy', 'access-server', 'route-server', 'msfs', 'test'];
+const TEST_ROOTS = ['proto', 'common', 'schema', 'scripts', 'db-proxy', 'access-server', 'route-server', 'push-server', 'msfs', 'test'];
 
 interface Outcome {
   code: number;
