@@ -101,7 +101,18 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     (pdu) => delivery!.fromRoute(pdu),
     log,
   );
-  delivery = new Delivery(config.serverId, sessions, route, (m) => presence!.onKickConn(m), log);
+  delivery = new Delivery(
+    config.serverId,
+    sessions,
+    route,
+    {
+      onKick: (m) => presence!.onKickConn(m),
+      onServerKick: (m) => presence!.onServerKick(m),
+      // Called on route-server PDUs only, after `context` is set below (no await in between).
+      groupMembers: (groupId, asUserId) => context.groupMembers(groupId, asUserId),
+    },
+    log,
+  );
   presence = new Presence({ serverId: config.serverId, sessions, owners, route, delivery, findConn: (id) => server.get(id), log });
   const refresher = new OwnerRefresher({ serverId: config.serverId, owners, sessions, presence, intervalMs: config.loginOwnerRefreshMs, checkMs: config.loginOwnerCheckMs, log });
   refresher.start();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { IM } from '../proto/messages.ts';
+import { routedRecipients, TEAMTALK_ROUTED } from '../proto/teamtalk-route.ts';
 import type { ClientConnection } from './client-conn.ts';
 import { isGroupMsgType, isMobile, UserStatus } from './conversation.ts';
 import type { RouteLinks } from './route-links.ts';
@@ -55,11 +56,31 @@ function accepts(conn: ClientConnection, commandId: number): boolean {
   return true;
 }
 
+/** What deliveries from route-servers call out to. */
+export interface DeliveryHooks {
+  /** CID_EXT_KICK_CONN: a newer login of ours elsewhere. */
+  onKick(msg: IM.Ext.IMKickConn): void;
+  /** CID_OTHER_SERVER_KICK_USER: a login on a TeamTalk msg_server. */
+  onServerKick(msg: IM.Server.IMServerKickUser): void;
+  /** Member ids of a group, asked as `asUserId` (for a TeamTalk msg_server's group message). */
+  groupMembers(groupId: number, asUserId: number): Promise<readonly number[]>;
+}
+
+/** A group message's body names its group and msg id: the same body twice is the same message. */
+function groupMessageKey(body: Uint8Array): string {
+  return `g${createHash('sha1').update(body).digest('base64')}`;
+}
+
 /**
  * Deliveries: to local connections directly, to other access servers
  * through one route-server link per conversation (1:1 CID_MSG_DATA as is,
  * everything else wrapped in CID_EXT_ROUTE_TO_USERS), and PDUs that
- * route-servers deliver here, to the local connections they name.
+ * route-servers deliver here, to the local connections they name. What a
+ * TeamTalk msg_server sends through a route-server comes unwrapped, in
+ * TeamTalk's route protocol (proto/teamtalk-route.ts), and is delivered the
+ * way a TeamTalk msg_server delivers it: a group message to the group's
+ * members here (asked of db-proxy as its sender), a signature change to
+ * everyone here, the rest to the users its body names.
  */
 export class Delivery {
   readonly stats: DeliveryStats = { local: 0, routed: 0, inbound: 0, duplicates: 0 };
@@ -69,7 +90,7 @@ export class Delivery {
     private readonly serverId: string,
     private readonly sessions: Sessions<ClientConnection>,
     private readonly route: RouteLinks,
-    private readonly onKick: (msg: IM.Ext.IMKickConn) => void,
+    private readonly hooks: DeliveryHooks,
     private readonly log: Logger,
   ) {}
 
@@ -110,7 +131,7 @@ export class Delivery {
         case Cid.CID_MSG_DATA: {
           const m = decodeBody(Cid.CID_MSG_DATA, pdu.body);
           if (isGroupMsgType(m.msgType)) {
-            this.log.warn('unwrapped group message from route-server; dropped');
+            this.fromTeamTalk(pdu);
             return;
           }
           this.stats.inbound++;
@@ -125,8 +146,7 @@ export class Delivery {
           const m = decodeBody(Cid.CID_EXT_ROUTE_TO_USERS, pdu.body);
           if (m.originServer === this.serverId) return;
           this.stats.inbound++;
-          // A group message's body names its group and msg id: the same body twice is the same message.
-          if (m.commandId === Cid.CID_MSG_DATA && this.recent.check(`g${createHash('sha1').update(m.pduBody).digest('base64')}`)) {
+          if (m.commandId === Cid.CID_MSG_DATA && this.recent.check(groupMessageKey(m.pduBody))) {
             this.stats.duplicates++;
             return;
           }
@@ -134,7 +154,10 @@ export class Delivery {
           return;
         }
         case Cid.CID_EXT_KICK_CONN:
-          this.onKick(decodeBody(Cid.CID_EXT_KICK_CONN, pdu.body));
+          this.hooks.onKick(decodeBody(Cid.CID_EXT_KICK_CONN, pdu.body));
+          return;
+        case Cid.CID_OTHER_SERVER_KICK_USER:
+          this.hooks.onServerKick(decodeBody(Cid.CID_OTHER_SERVER_KICK_USER, pdu.body));
           return;
         case Cid.CID_OTHER_LOGIN_STATUS_NOTIFY: {
           const m = decodeBody(Cid.CID_OTHER_LOGIN_STATUS_NOTIFY, pdu.body);
@@ -149,10 +172,36 @@ export class Delivery {
           return;
         }
         default:
-          this.log.debug({ commandId }, 'route-server PDU not handled');
+          if (TEAMTALK_ROUTED.has(commandId)) this.fromTeamTalk(pdu);
+          else this.log.debug({ commandId }, 'route-server PDU not handled');
       }
     } catch (err) {
       this.log.warn({ err, commandId }, 'undecodable PDU from route-server; dropped');
+    }
+  }
+
+  /** A command a TeamTalk msg_server sent (group CID_MSG_DATA and the other routed commands). */
+  private fromTeamTalk(pdu: Pdu): void {
+    const { commandId } = pdu.header;
+    const to = routedRecipients(commandId, pdu.body);
+    if (!to) return;
+    this.stats.inbound++;
+    const out = encodePdu({ commandId }, pdu.body);
+    if ('users' in to) {
+      this.deliverLocal(to.users, commandId, out, -1);
+    } else if ('everyone' in to) {
+      for (const c of this.sessions.all()) {
+        c.sendPdu(out);
+        this.stats.local++;
+      }
+    } else if (this.recent.check(groupMessageKey(pdu.body))) {
+      this.stats.duplicates++;
+    } else {
+      // Members are asked in arrival order and answered in that order (GroupMembers), so messages of a group keep theirs.
+      this.hooks.groupMembers(to.group, to.asUser).then(
+        (members) => this.deliverLocal(members, commandId, out, -1),
+        (err: unknown) => this.log.warn({ err, groupId: to.group }, 'group members unknown; group message not pushed here (it stays unread)'),
+      );
     }
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Cid } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
 import type { ClientConnection } from './client-conn.ts';
-import { clientClass, isMobile, UserStatus } from './conversation.ts';
+import { clientClass, isMobile, KickReason, UserStatus } from './conversation.ts';
 import type { Delivery } from './delivery.ts';
 import { ownerOf, parseOwner, type ClientClass, type LoginOwners } from './dup-login.ts';
 import type { RouteLinks } from './route-links.ts';
@@ -37,13 +37,31 @@ export class Presence {
   async claim(conn: ClientConnection, uid: number, clientType: number): Promise<void> {
     const me = ownerOf(this.d.serverId, conn.id);
     const prev = await this.d.owners.swap(uid, clientClass(clientType), me);
-    if (prev !== null && prev !== me) this.kickOwner(prev, uid, clientType, 1);
+    if (prev !== null && prev !== me) this.kickOwner(prev, uid, clientType, KickReason.DUPLICATE_USER);
+    this.kickOnTeamTalkServers(uid, clientType, KickReason.DUPLICATE_USER);
   }
 
   /** Kicks whoever owns the user's login of `cls` (a mobile kicking its PC). */
   async kickClass(uid: number, cls: ClientClass, clientType: number, reason: number): Promise<void> {
     const owner = await this.d.owners.get(uid, cls);
     if (owner !== null) this.kickOwner(owner, uid, clientType, reason);
+    this.kickOnTeamTalkServers(uid, clientType, reason);
+  }
+
+  /**
+   * CID_OTHER_SERVER_KICK_USER from a route-server: the user logged in on a
+   * TeamTalk msg_server, which does not take part in our login owners; its
+   * sessions here of the same kind (PC or mobile) end, as TeamTalk's
+   * msg_servers end theirs.
+   */
+  onServerKick(msg: IM.Server.IIMServerKickUser): void {
+    const uid = msg.userId;
+    const cls = clientClass(msg.clientType);
+    for (const c of this.d.sessions.conns(uid)) {
+      if (clientClass(c.session.clientType) !== cls) continue;
+      c.log.info({ uid, reason: msg.reason }, 'kicked by a login on a TeamTalk msg_server');
+      c.kick(msg.reason);
+    }
   }
 
   /** CID_EXT_KICK_CONN from a route-server. */
@@ -94,6 +112,15 @@ export class Presence {
   /** Resolves when every owner release started so far has finished. */
   async settled(): Promise<void> {
     await Promise.all([...this.releases]);
+  }
+
+  /**
+   * The same kick in TeamTalk's route protocol, for TeamTalk msg_servers in
+   * the cluster (they know nothing of our login owners); route-servers pass
+   * it to those only.
+   */
+  private kickOnTeamTalkServers(uid: number, clientType: number, reason: number): void {
+    this.d.route.broadcast(Cid.CID_OTHER_SERVER_KICK_USER, { userId: uid, clientType, reason });
   }
 
   private kickOwner(owner: string, uid: number, clientType: number, reason: number): void {

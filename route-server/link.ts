@@ -15,10 +15,19 @@ export interface RouteLinkHooks {
   onClose(link: RouteLink): void;
 }
 
+/**
+ * The route protocol a peer speaks: "ours" (an access server of ours: it
+ * registers with CID_OTHER_MSG_SERV_INFO first and understands the CID_EXT_*
+ * commands), "classic" (TeamTalk's C++ msg_server: it never registers here
+ * and knows only TeamTalk's commands), or not known yet.
+ */
+export type PeerKind = 'unknown' | 'ours' | 'classic';
+
 /** One access-server link at a route-server: a PduLink that learns its server id on registration. */
 export class RouteLink extends PduLink {
-  /** The server id (`host_name`) once the link has registered. */
+  /** The server id (`host_name`) once the link has registered (never, for a TeamTalk msg_server). */
   serverId: string | null = null;
+  kind: PeerKind = 'unknown';
   /** The peer announced delivery acks (CID_EXT_ROUTE_ACK): its numbered deliveries are acked once passed on. */
   acksDeliveries = false;
   private acks: number[] = [];

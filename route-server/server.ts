@@ -32,11 +32,13 @@ const HEARTBEAT_PDU = encodePdu({ commandId: Cid.CID_OTHER_HEARTBEAT }, new Uint
  */
 export class RouteServer implements RouteContext {
   readonly presence = new PresenceTable();
-  readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0, linksRefused: 0, registrationsRefused: 0, unregisteredReports: 0 };
+  readonly stats: RouteStats = { links: 0, pdusIn: 0, forwarded: 0, unrouted: 0, badBodies: 0, unknownCommands: 0, linksRefused: 0, registrationsRefused: 0, unregisteredReports: 0, classicLinks: 0 };
   private readonly server: net.Server;
   /** Every open link, admitted or still in its handshake. */
   private readonly links = new Map<number, RouteLink>();
   private readonly admittedLinks = new Set<number>();
+  /** Links of TeamTalk msg_servers (RouteLink.kind "classic"). */
+  private readonly classicLinks = new Set<number>();
   private readonly handshakes: PendingLinks;
   readonly held: HeldDeliveries;
   readonly takeoverSilenceMs: number;
@@ -65,6 +67,10 @@ export class RouteServer implements RouteContext {
 
   link(id: number): RouteLink | undefined {
     return this.links.get(id);
+  }
+
+  peerLinks(): number[] {
+    return [...this.presence.allServers().keys(), ...this.classicLinks];
   }
 
   hold(route: () => boolean, bytes: number): boolean {
@@ -134,6 +140,8 @@ export class RouteServer implements RouteContext {
     }
     this.admittedLinks.add(link.id);
     this.stats.links = this.admittedLinks.size;
+    // Only our processes know the handshake.
+    if (admission.kind === 'authenticated') link.kind = 'ours';
     const who = admission.kind === 'authenticated' ? { role: admission.identity.role, name: admission.identity.name } : {};
     link.log.info({ admission: admission.kind, ...who }, 'link open');
     return null;
@@ -142,6 +150,7 @@ export class RouteServer implements RouteContext {
   private onLinkClosed(link: RouteLink, source: string): void {
     this.links.delete(link.id);
     if (link.admission === null) this.handshakes.release(source);
+    if (this.classicLinks.delete(link.id)) this.stats.classicLinks = this.classicLinks.size;
     if (!this.admittedLinks.delete(link.id)) return;
     this.stats.links = this.admittedLinks.size;
     const users = this.presence.removeLink(link.id);
@@ -152,6 +161,7 @@ export class RouteServer implements RouteContext {
     const { commandId, seqNum } = pdu.header;
     if (commandId === Cid.CID_OTHER_HEARTBEAT) return;
     this.stats.pdusIn++;
+    if (link.kind === 'unknown') this.classify(link, commandId);
     const handler = this.registry.get(commandId);
     if (!handler) {
       this.stats.unknownCommands++;
@@ -164,6 +174,23 @@ export class RouteServer implements RouteContext {
       // A fault of ours, not of the peer: log it and keep the link and the decoder going.
       link.log.error({ err, commandId, seqNum }, 'handler failed');
     }
+  }
+
+  /**
+   * The first PDU of a link admitted without the handshake (a trusted
+   * address, or an open loopback server) tells its kind: our access servers
+   * register first; a TeamTalk msg_server never does (it starts with its
+   * online users, a role or a status).
+   */
+  private classify(link: RouteLink, commandId: number): void {
+    if (commandId === Cid.CID_OTHER_MSG_SERV_INFO) {
+      link.kind = 'ours';
+      return;
+    }
+    link.kind = 'classic';
+    this.classicLinks.add(link.id);
+    this.stats.classicLinks = this.classicLinks.size;
+    link.log.info({ commandId }, "TeamTalk msg_server link: TeamTalk's route protocol only");
   }
 
   private tick(): void {

@@ -2,7 +2,8 @@
  * Deliveries between access servers: a 1:1 CID_MSG_DATA goes unchanged to the
  * servers holding its receiver or its sender (the sender's other devices);
  * CID_EXT_ROUTE_TO_USERS goes to each server holding at least one recipient,
- * its user list narrowed to that server's recipients. Never back to the
+ * its user list narrowed to that server's recipients (to a TeamTalk
+ * msg_server, unwrapped, if it is a command TeamTalk routes: classic.ts). Never back to the
  * origin link, never to a server that holds none of the recipients. In a
  * route-server's first seconds a delivery with no recipient yet is held and
  * retried while access servers re-register (held.ts). A delivery numbered by
@@ -12,13 +13,17 @@
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { isGroupMsgType } from '../../proto/conversation.ts';
 import { encodePdu, type Pdu } from '../../proto/header.ts';
+import { TEAMTALK_ROUTED } from '../../proto/teamtalk-route.ts';
 import type { RouteLink } from '../link.ts';
+import { isClassic, onClassicBroadcast } from './classic.ts';
 import { decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
 export const onMsgData: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_MSG_DATA, pdu);
   if (!m) return;
   if (isGroupMsgType(m.msgType)) {
+    // A TeamTalk msg_server sends group messages bare; every server looks the members up itself.
+    if (from.kind === 'classic') return onClassicBroadcast(ctx, from, pdu);
     // to_session_id is a group id here: routing it as a user id would reach the wrong people.
     ctx.stats.unrouted++;
     from.log.warn({ from: m.fromUserId, group: m.toSessionId }, 'group message sent unwrapped; dropped (use CID_EXT_ROUTE_TO_USERS)');
@@ -72,6 +77,12 @@ export const onRouteToUsers: Handler = (ctx, from, pdu) => {
       }
     }
     for (const [id, userIds] of perLink) {
+      const target = ctx.link(id);
+      if (isClassic(target)) {
+        // A TeamTalk msg_server gets what TeamTalk's route_server would send it, unwrapped; nothing else.
+        if (TEAMTALK_ROUTED.has(m.commandId)) send(ctx, id, encodePdu({ commandId: m.commandId }, m.pduBody));
+        continue;
+      }
       const body = encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, {
         userIds,
         commandId: m.commandId,

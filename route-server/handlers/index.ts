@@ -1,5 +1,7 @@
 import { Cid } from '../../proto/commands.ts';
+import { TEAMTALK_ROUTED } from '../../proto/teamtalk-route.ts';
 import { acking, onMsgData, onRouteAck, onRouteToUsers } from './delivery.ts';
+import { onClassicBroadcast, onRoleSet, onServerKickUser } from './classic.ts';
 import { onKickConn } from './kick.ts';
 import { onMsgServInfo, onOnlineUserInfo, onUserCntUpdate, onUserStatusUpdate, onUsersStatusRequest } from './presence.ts';
 import type { Handler, Registry } from './types.ts';
@@ -15,4 +17,10 @@ export const registry: Registry = new Map<number, Handler>([
   [Cid.CID_EXT_ROUTE_TO_USERS, acking(onRouteToUsers)],
   [Cid.CID_EXT_KICK_CONN, onKickConn],
   [Cid.CID_EXT_ROUTE_ACK, onRouteAck],
+  // TeamTalk's route protocol (its msg_servers).
+  [Cid.CID_OTHER_ROLE_SET, onRoleSet],
+  [Cid.CID_OTHER_SERVER_KICK_USER, onServerKickUser],
+  ...[...TEAMTALK_ROUTED]
+    .filter((cid) => cid !== Cid.CID_MSG_DATA)
+    .map((cid): [number, Handler] => [cid, onClassicBroadcast]),
 ]);

@@ -3,6 +3,7 @@
  * CID_OTHER_USER_STATUS_UPDATE, CID_OTHER_USER_CNT_UPDATE, and the presence
  * query CID_BUDDY_LIST_USERS_STATUS_REQUEST (answered from the full table);
  * status changes go on to every server as TeamTalk's route_server sends them.
+ * TeamTalk msg_servers report their users the same way, without registering.
  */
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { encodePdu } from '../../proto/header.ts';
@@ -72,9 +73,9 @@ function refuseRegistration(ctx: RouteContext, from: RouteLink, why: string): vo
   from.end();
 }
 
-/** Presence from a link that has not registered is not believed (nor kept). */
+/** Presence from a link that has not registered is not believed (nor kept); a TeamTalk msg_server never registers here. */
 function registered(ctx: RouteContext, from: RouteLink, what: string): boolean {
-  if (ctx.presence.server(from.id)) return true;
+  if (from.kind === 'classic' || ctx.presence.server(from.id)) return true;
   ctx.stats.unregisteredReports++;
   from.log.warn(`${what} before registration; ignored`);
   return false;
@@ -109,7 +110,7 @@ export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
 };
 
 /**
- * TeamTalk's route_server rules after a status change, to every registered
+ * TeamTalk's route_server rules after a status change, to every
  * server, the one the change came from included: each server tells its own
  * clients what comes back from here, so they all follow one order and one
  * view of the whole cluster.
@@ -123,7 +124,7 @@ export const onUserStatusUpdate: Handler = (ctx, from, pdu) => {
 function notifyStatus(ctx: RouteContext, uid: number, status: number, clientType: number): void {
   const pcOnline = ctx.presence.isPcOnline(uid);
   const pc = isPcClient(clientType);
-  const targets = [...ctx.presence.allServers().keys()];
+  const targets = ctx.peerLinks();
   if ((status === USER_STATUS_OFFLINE && pc && !pcOnline) || (status === USER_STATUS_ONLINE && pcOnline)) {
     const login = encodePdu(
       { commandId: Cid.CID_OTHER_LOGIN_STATUS_NOTIFY },

@@ -22,6 +22,8 @@ export interface RouteStats {
   registrationsRefused: number;
   /** Presence reports from a link that has not registered (ignored). */
   unregisteredReports: number;
+  /** Open links of TeamTalk msg_servers. */
+  classicLinks: number;
 }
 
 /** The role an access server authenticates with (common/cluster-auth.ts). */
@@ -34,6 +36,8 @@ export interface RouteContext {
   readonly takeoverSilenceMs: number;
   readonly stats: RouteStats;
   link(id: number): RouteLink | undefined;
+  /** Links of every server that takes deliveries: our registered access servers and TeamTalk msg_servers. */
+  peerLinks(): number[];
   /** Closes another link at once (a stale registration of the same server id). */
   dropLink(id: number, reason: string): void;
   /**
