@@ -17,7 +17,7 @@
 import { Cid } from '../../proto/commands.ts';
 import { routedRecipients, type RoutedRecipients } from '../../proto/teamtalk-route.ts';
 import type { RouteLink } from '../link.ts';
-import { reframe, send } from './delivery.ts';
+import { reframe, send } from './send.ts';
 import { decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
 /** Link ids of the servers holding at least one of `users`. */

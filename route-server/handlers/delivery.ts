@@ -16,7 +16,8 @@ import { encodePdu, type Pdu } from '../../proto/header.ts';
 import { TEAMTALK_ROUTED } from '../../proto/teamtalk-route.ts';
 import type { RouteLink } from '../link.ts';
 import { isClassic, onClassicBroadcast } from './classic.ts';
-import { decodeOrNull, type Handler, type RouteContext } from './types.ts';
+import { reframe, send } from './send.ts';
+import { decodeOrNull, type Handler } from './types.ts';
 
 export const onMsgData: Handler = (ctx, from, pdu) => {
   const m = decodeOrNull(ctx, from, Cid.CID_MSG_DATA, pdu);
@@ -113,18 +114,4 @@ export function acking(h: Handler): Handler {
 /** The seq a delivery goes on with: the sender's own, except the numbering of a peer that speaks acks (meaningless to others). */
 function forwardedSeq(from: RouteLink, pdu: Pdu): number {
   return from.acksDeliveries ? 0 : pdu.header.seqNum;
-}
-
-/** The PDU as it came in: same header fields (seq as given), same body. */
-export function reframe(pdu: Pdu, seqNum = pdu.header.seqNum): Uint8Array {
-  const h = pdu.header;
-  return encodePdu({ commandId: h.commandId, serviceId: h.serviceId, seqNum, flag: h.flag, version: h.version, reserved: h.reserved }, pdu.body);
-}
-
-/** Writes to link `id` if it is still open; counts what was written. */
-export function send(ctx: RouteContext, id: number, bytes: Uint8Array): RouteLink | undefined {
-  const link = ctx.link(id);
-  if (!link || link.closed) return undefined;
-  if (link.write(bytes)) ctx.stats.forwarded++;
-  return link;
 }

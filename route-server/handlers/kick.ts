@@ -4,7 +4,7 @@
  * connection is still logged in as that user before kicking it.
  */
 import { Cid } from '../../proto/commands.ts';
-import { reframe, send } from './delivery.ts';
+import { reframe, send } from './send.ts';
 import { decodeOrNull, type Handler } from './types.ts';
 
 export const onKickConn: Handler = (ctx, from, pdu) => {

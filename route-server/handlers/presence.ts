@@ -10,7 +10,7 @@ import { encodePdu } from '../../proto/header.ts';
 import { AuthResult, refusalPdu } from '../../common/cluster-auth.ts';
 import type { RouteLink } from '../link.ts';
 import { isPcClient } from '../presence.ts';
-import { send } from './delivery.ts';
+import { send } from './send.ts';
 import { ACCESS_ROLE, decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
 const USER_STATUS_ONLINE = 1;
