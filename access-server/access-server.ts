@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Cid } from '../proto/commands.ts';
+import type { IM } from '../proto/messages.ts';
 import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { ClientConnection } from './client-conn.ts';
 import type { AccessConfig } from './config.ts';
@@ -10,6 +11,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { memoryLoginOwners, redisLoginOwners, type LoginOwners } from './dup-login.ts';
 import { handlerTable } from './handlers/index.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { LoginServerLinks } from './login-links.ts';
 import { metricsOf } from './metrics.ts';
 import { OwnerRefresher } from './owner-refresher.ts';
 import { Presence } from './presence.ts';
@@ -61,7 +63,11 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
   let route: RouteLinks | null = null;
   // Every connection counts towards the load route-servers balance on, logged in or not
   // (a flood of connections that never log in must not leave this server looking free).
-  const load = (userAction: 1 | 2): void => route?.broadcast(Cid.CID_OTHER_USER_CNT_UPDATE, { userAction, userId: 0 });
+  let loginServers: LoginServerLinks | null = null;
+  const load = (userAction: 1 | 2): void => {
+    route?.broadcast(Cid.CID_OTHER_USER_CNT_UPDATE, { userAction, userId: 0 });
+    loginServers?.count(userAction);
+  };
   server = new ClientServer(
     { host: config.host, port: config.port, maxConnections: config.maxConnections, conn: config.conn, shutdownTimeoutMs: config.shutdownTimeoutMs },
     {
@@ -85,17 +91,19 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     throw err;
   }
   let delivery: Delivery | null = null;
+  const servInfo = (): IM.Server.IIMMsgServInfo => ({
+    ip1: config.advertiseIp,
+    ip2: config.advertiseIp2,
+    port: listening.port,
+    maxConnCnt: config.maxConnections,
+    curConnCnt: server.size,
+    hostName: config.serverId,
+  });
+  loginServers = new LoginServerLinks(config.loginServers, config.links, servInfo, log);
   route = new RouteLinks(
     config,
     {
-      servInfo: () => ({
-        ip1: config.advertiseIp,
-        ip2: config.advertiseIp2,
-        port: listening.port,
-        maxConnCnt: config.maxConnections,
-        curConnCnt: server.size,
-        hostName: config.serverId,
-      }),
+      servInfo,
       onlineUsers: () => sessions.stats(),
     },
     (pdu) => delivery!.fromRoute(pdu),
@@ -141,6 +149,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
     server.destroy();
     pusher?.close();
     route.close();
+    loginServers.close();
     db.destroy();
     void owners.close();
   };
@@ -177,6 +186,7 @@ export async function startAccessServer(config: AccessConfig, log: Logger): Prom
         await presence!.settled();
         pusher?.close();
         route.close();
+        loginServers.close();
         await db.close(config.shutdownTimeoutMs);
         await ops?.close();
         await owners.close();

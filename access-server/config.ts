@@ -49,6 +49,14 @@ export interface PeerLinkTimings {
   identity: PeerIdentity;
 }
 
+export type RouteProtocol = 'ours' | 'teamtalk';
+
+function routeProtocolFromEnv(env: Env): RouteProtocol {
+  const v = stringFromEnv(env, 'ACCESS_ROUTE_PROTOCOL', 'ours');
+  if (v !== 'ours' && v !== 'teamtalk') throw new ImError(ErrorCode.BAD_CONFIG, `ACCESS_ROUTE_PROTOCOL must be "ours" or "teamtalk", got "${v}"`);
+  return v;
+}
+
 export interface AccessConfig {
   host: string;
   port: number;
@@ -65,6 +73,14 @@ export interface AccessConfig {
   /** At start, how long the client port waits for a db-proxy link before it opens anyway. */
   dbStartWaitMs: number;
   routeServers: readonly PeerAddress[];
+  /**
+   * What ROUTE_SERVERS are (ACCESS_ROUTE_PROTOCOL): "ours" (our route-server:
+   * authenticated links, registration, CID_EXT_* deliveries and acks) or
+   * "teamtalk" (TeamTalk's C++ route_server: TeamTalk's route protocol only).
+   */
+  routeProtocol: RouteProtocol;
+  /** TeamTalk login_server(s) (LOGIN_SERVERS, their msg_server port): registered with as a TeamTalk msg_server registers. */
+  loginServers: readonly PeerAddress[];
   /** TeamTalk push_server(s) (PUSH_SERVERS); empty: no mobile push. */
   pushServers: readonly PeerAddress[];
   /** The clients' text key (IM_AES_KEY): opens message text for push previews. */
@@ -141,6 +157,8 @@ export function loadConfig(env: Env): AccessConfig {
     dbMaxPendingPerLink: intFromEnv(env, 'ACCESS_DB_MAX_PENDING', 8192, { min: 1, max: 60_000 }),
     dbStartWaitMs: intFromEnv(env, 'ACCESS_DB_START_WAIT_MS', 3000, { min: 0, max: 600_000 }),
     routeServers: addressesFromEnv(env, 'ROUTE_SERVERS', ''),
+    routeProtocol: routeProtocolFromEnv(env),
+    loginServers: addressesFromEnv(env, 'LOGIN_SERVERS', ''),
     pushServers: addressesFromEnv(env, 'PUSH_SERVERS', ''),
     textKey: textKeyFromEnv(env),
     links: {

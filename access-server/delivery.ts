@@ -101,6 +101,11 @@ export class Delivery {
     this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
     if (this.route.configured === 0 || recipients.length === 0) return;
     const key = opts.orderKey ?? `u${recipients[0]}`;
+    if (this.route.protocol === 'teamtalk') {
+      // TeamTalk's route_server passes its routed commands to every msg_server, each delivers them from the body; nothing else.
+      if (TEAMTALK_ROUTED.has(commandId) && this.route.sendByKey(key, pdu)) this.stats.routed++;
+      return;
+    }
     const m = message as { msgType?: number };
     if (commandId === Cid.CID_MSG_DATA && !isGroupMsgType(m.msgType ?? 0)) {
       if (this.route.sendByKey(key, pdu)) this.stats.routed++;

@@ -133,6 +133,8 @@ export class Presence {
       this.kickLocal(p.connId, uid, reason);
       return;
     }
+    // Under TeamTalk's route_server the other server hears of the login from CID_OTHER_SERVER_KICK_USER instead.
+    if (this.d.route.protocol === 'teamtalk') return;
     this.d.route.broadcast(Cid.CID_EXT_KICK_CONN, { userId: uid, clientType, serverId: p.serverId, connId: p.connId, reason });
   }
 

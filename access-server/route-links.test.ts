@@ -8,6 +8,7 @@ import { FakeAccessServer, startTestRouteServer } from '../test/helpers/route-se
 import { loadConfig } from './config.ts';
 import { TEST_CLUSTER_SECRET } from '../test/helpers/db-proxy.ts';
 import { RouteLinks } from './route-links.ts';
+import { TeamTalkListener } from '../test/helpers/teamtalk.ts';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -123,4 +124,20 @@ test('deliveries a route-server took but never passed on (it died with them) go 
   }
   assert.deepEqual(got, texts, 'handed on in order');
   assert.equal(links.stats.resent, texts.length);
+});
+
+test('a peer that never answers the route announcement (TeamTalk\'s login_server listed by mistake) is sent no delivery: it stays kept', async (t) => {
+  const login = await TeamTalkListener.start();
+  t.after(() => login.close());
+  const config = loadConfig({ ROUTE_SERVERS: `127.0.0.1:${login.port}`, ACCESS_SERVER_ID: 'as-a' });
+  const links = new RouteLinks(config, { servInfo: () => ({ ip1: 'x', ip2: 'x', port: 1, maxConnCnt: 10, curConnCnt: 0, hostName: 'as-a' }), onlineUsers: () => [] }, () => {}, pino({ level: 'silent' }));
+  t.after(() => links.close());
+  const [peer] = await login.linked(1);
+  await peer!.next(Cid.CID_EXT_ROUTE_ACK);
+  const body = encodeBody(Cid.CID_MSG_DATA, { fromUserId: 1, toSessionId: 2, msgId: 1, createTime: 1, msgType: 1, msgData: Buffer.from('x') });
+  assert.equal(links.sendByKey('1:2', encodePdu({ commandId: Cid.CID_MSG_DATA }, body)), true);
+  await new Promise((r) => setTimeout(r, 1300)); // past the announcement wait
+  assert.equal(links.usableCount, 0);
+  assert.equal(links.backlogSize, 1);
+  assert.deepEqual(peer!.all.map((g) => g.commandId), [Cid.CID_OTHER_MSG_SERV_INFO, Cid.CID_OTHER_ONLINE_USER_INFO, Cid.CID_EXT_ROUTE_ACK]);
 });

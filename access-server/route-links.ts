@@ -4,11 +4,13 @@ import { ErrorCode, ImError } from '../common/errors.ts';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { IM } from '../proto/messages.ts';
-import type { AccessConfig } from './config.ts';
+import { TEAMTALK_ROUTE_SERVER_COMMANDS } from '../proto/teamtalk-route.ts';
+import type { AccessConfig, RouteProtocol } from './config.ts';
 import { pickByKey } from './conversation.ts';
 import { PeerLink } from './peer-link.ts';
 
-/** Byte offset of seq_num in the PDU header. */
+/** Byte offsets of command_id and seq_num in the PDU header. */
+const CID_OFFSET = 10;
 const SEQ_OFFSET = 12;
 
 /** Most ServerUserStat entries in one CID_OTHER_ONLINE_USER_INFO. */
@@ -69,6 +71,10 @@ const ANNOUNCE_WAIT_MS = 1000;
 /** Status changes every route-server broadcasts. */
 const STATUS_NOTIFIES: ReadonlySet<number> = new Set([Cid.CID_BUDDY_LIST_STATUS_NOTIFY, Cid.CID_OTHER_LOGIN_STATUS_NOTIFY]);
 
+function isUsable(link: Link): boolean {
+  return link.peer.usable && link.speaks;
+}
+
 function stopAnnounceWait(link: Link): void {
   if (link.announceTimer) clearTimeout(link.announceTimer);
   link.announceTimer = null;
@@ -89,6 +95,13 @@ interface Link {
   queries: Correlator<Record<string, unknown>>;
   /** The route-server announced delivery acks on this connection. */
   acks: boolean;
+  /**
+   * The peer is known to speak the route protocol of ACCESS_ROUTE_PROTOCOL:
+   * for ours, once it answered the ack announcement (a TeamTalk
+   * login_server or route_server never does, and would lose what it is
+   * sent); for TeamTalk's, once open.
+   */
+  speaks: boolean;
   /** Deliveries written and not acked yet, by header seq, oldest first. */
   unacked: Map<number, Held>;
   unackedBytes: number;
@@ -117,33 +130,47 @@ export class RouteLinks {
   private backlog: Held[] = [];
   private backlogBytes = 0;
   private readonly limits: BacklogLimits;
+  readonly protocol: RouteProtocol;
 
   constructor(
-    config: Pick<AccessConfig, 'routeServers' | 'links'> & { routeBacklog?: BacklogLimits },
+    config: Pick<AccessConfig, 'routeServers' | 'links'> & { routeProtocol?: RouteProtocol; routeBacklog?: BacklogLimits },
     private readonly registration: RouteRegistration,
     private readonly onPdu: (pdu: Pdu) => void,
     private readonly log: Logger,
   ) {
     this.limits = config.routeBacklog ?? DEFAULT_BACKLOG;
+    this.protocol = config.routeProtocol ?? 'ours';
     const child = log.child({ peer: 'route-server' });
-    this.links = config.routeServers.map((addr) => {
+    // TeamTalk's route_server knows no handshake.
+    const timings = this.protocol === 'teamtalk' ? { ...config.links, secret: null } : config.links;
+    this.links = config.routeServers.map((addr, i) => {
       const link: Link = {
         queries: new Correlator({ space: 'seq', maxPending: MAX_PENDING_QUERIES }),
         peer: null as unknown as PeerLink,
         acks: false,
+        speaks: false,
         unacked: new Map(),
         unackedBytes: 0,
         lastSeq: 0,
         announceTimer: null,
       };
-      link.peer = new PeerLink(addr, 0, config.links, child, {
+      link.peer = new PeerLink(addr, 0, timings, child, {
         onOpen: (peer) => {
+          if (this.protocol === 'teamtalk') {
+            this.registerTeamTalk(peer, i === 0);
+            link.speaks = true;
+            this.flush();
+            return;
+          }
           this.register(peer);
           peer.write(pdu(Cid.CID_EXT_ROUTE_ACK, { seqNums: [] }));
-          // The backlog waits for the answer, so that what it sends is acked; a route-server that never answers gets it anyway.
+          // Nothing goes to it until it answers: every route-server of ours does at once.
           link.announceTimer = setTimeout(() => {
             link.announceTimer = null;
-            this.flush();
+            peer.log.error(
+              { link: peer.name, waitedMs: ANNOUNCE_WAIT_MS },
+              'no answer to the route announcement: not a route-server of ours (TeamTalk\'s login_server belongs in LOGIN_SERVERS, its route_server wants ACCESS_ROUTE_PROTOCOL=teamtalk); nothing is routed through it',
+            );
           }, ANNOUNCE_WAIT_MS);
           link.announceTimer.unref();
         },
@@ -152,10 +179,11 @@ export class RouteLinks {
           if (p.header.commandId === Cid.CID_EXT_ROUTE_ACK) this.onAck(link, p);
           else if (this.answer(link, p)) return;
           // Every route-server sends every status change: take them from one (the first usable), so each arrives once and in order.
-          else if (STATUS_NOTIFIES.has(p.header.commandId) && this.links.find((l) => l.peer.usable) !== link) this.stats.statusSkipped++;
+          else if (STATUS_NOTIFIES.has(p.header.commandId) && this.links.find(isUsable) !== link) this.stats.statusSkipped++;
           else this.onPdu(p);
         },
         onDown: () => {
+          link.speaks = false;
           link.queries.failAll(new ImError(ErrorCode.CONNECTION_CLOSED, `route-server link ${link.peer.name} closed`));
           this.requeue(link);
         },
@@ -169,7 +197,7 @@ export class RouteLinks {
   }
 
   get usableCount(): number {
-    return this.links.filter((l) => l.peer.usable).length;
+    return this.links.filter(isUsable).length;
   }
 
   /** Deliveries waiting for a route-server. */
@@ -177,10 +205,15 @@ export class RouteLinks {
     return this.backlog.length;
   }
 
-  /** Sends to every usable link (presence, kicks). */
+  /** Sends to every usable link (presence, kicks); to TeamTalk's route_server, only what it serves. */
   broadcast(commandId: number, message: object): void {
+    if (!this.carries(commandId)) return;
     const bytes = pdu(commandId, message);
-    for (const l of this.links) if (l.peer.usable && l.peer.write(bytes)) this.stats.sent++;
+    for (const l of this.links) if (isUsable(l) && l.peer.write(bytes)) this.stats.sent++;
+  }
+
+  private carries(commandId: number): boolean {
+    return this.protocol === 'ours' || TEAMTALK_ROUTE_SERVER_COMMANDS.has(commandId);
   }
 
   /**
@@ -189,6 +222,7 @@ export class RouteLinks {
    * when it had to be dropped (backlog full).
    */
   sendByKey(key: string, bytes: Uint8Array): boolean {
+    if (!this.carries(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt16BE(CID_OFFSET))) return true;
     if (this.backlog.length === 0 && this.writeByKey(key, bytes)) return true;
     this.stats.unsent++;
     return this.hold(key, bytes);
@@ -197,7 +231,7 @@ export class RouteLinks {
   /** Resolves once every configured link is open, or after `timeoutMs`. */
   async whenConnected(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.links.some((l) => !l.peer.isOpen)) {
+    while (this.links.some((l) => !l.peer.isOpen || !l.speaks)) {
       if (Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -211,7 +245,7 @@ export class RouteLinks {
    * IM_ERR_TIMEOUT.
    */
   query(commandId: number, message: object, expect: number, timeoutMs = 3000): Promise<Record<string, unknown>> {
-    const link = this.links.find((l) => l.peer.usable);
+    const link = this.links.find(isUsable);
     if (!link) return Promise.reject(new ImError(ErrorCode.CONNECTION_CLOSED, 'no route-server link is up'));
     let opened;
     try {
@@ -260,6 +294,7 @@ export class RouteLinks {
     if (seqs.length === 0) {
       if (link.acks) return;
       link.acks = true;
+      link.speaks = true;
       stopAnnounceWait(link);
       this.flush();
       return;
@@ -286,7 +321,7 @@ export class RouteLinks {
   }
 
   private writeByKey(key: string, bytes: Uint8Array, at = Date.now()): boolean {
-    let usable = this.links.filter((l) => l.peer.usable);
+    let usable = this.links.filter(isUsable);
     while (usable.length > 0) {
       const link = pickByKey(usable, key, (l) => l.peer.name);
       if (this.writeTo(link, key, bytes, at)) {
@@ -360,6 +395,20 @@ export class RouteLinks {
 
   private register(link: PeerLink): void {
     link.write(pdu(Cid.CID_OTHER_MSG_SERV_INFO, this.registration.servInfo()));
+    this.sendOnlineUsers(link);
+  }
+
+  /**
+   * As a TeamTalk msg_server opens a link to its route_server: its online
+   * users, then its role (the first configured route_server is its master;
+   * TeamTalk's route_server only records it).
+   */
+  private registerTeamTalk(link: PeerLink, master: boolean): void {
+    this.sendOnlineUsers(link);
+    link.write(pdu(Cid.CID_OTHER_ROLE_SET, { master: master ? 1 : 0 }));
+  }
+
+  private sendOnlineUsers(link: PeerLink): void {
     const users = this.registration.onlineUsers();
     for (let i = 0; i < users.length; i += ONLINE_LIST_CHUNK) {
       link.write(pdu(Cid.CID_OTHER_ONLINE_USER_INFO, { userStatList: users.slice(i, i + ONLINE_LIST_CHUNK) }));

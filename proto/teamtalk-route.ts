@@ -30,6 +30,17 @@ export const TEAMTALK_ROUTED: ReadonlySet<number> = new Set([
   Cid.CID_FILE_NOTIFY,
 ]);
 
+/** Every command TeamTalk's route_server serves; it logs "wrong cmd id" for anything else. */
+export const TEAMTALK_ROUTE_SERVER_COMMANDS: ReadonlySet<number> = new Set([
+  Cid.CID_OTHER_HEARTBEAT,
+  Cid.CID_OTHER_ONLINE_USER_INFO,
+  Cid.CID_OTHER_USER_STATUS_UPDATE,
+  Cid.CID_OTHER_ROLE_SET,
+  Cid.CID_BUDDY_LIST_USERS_STATUS_REQUEST,
+  Cid.CID_OTHER_SERVER_KICK_USER,
+  ...TEAMTALK_ROUTED,
+]);
+
 /**
  * Whom routed command `commandId` with `body` is for, as a TeamTalk
  * msg_server delivers it; null for a command that is not routed. Throws on

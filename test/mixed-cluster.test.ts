@@ -8,105 +8,20 @@
  * ours are 1 to 4 on access servers a and b.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { once } from 'node:events';
 import { after, before, test } from 'node:test';
-import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
-import { FrameDecoder } from '../proto/frame-decoder.ts';
+import { Cid, decodeBody } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
 import type { RunningRouteServer } from '../route-server/route-server.ts';
 import type { RunningAccessServer } from '../access-server/access-server.ts';
 import { MOBILE, nextPush, PC, startAccessFixture, waitFor, whenClosed, type AccessFixture } from './helpers/access-server.ts';
 import { startTestRouteServer } from './helpers/route-server.ts';
-
-interface Got {
-  serviceId: number;
-  commandId: number;
-  seqNum: number;
-  body: Uint8Array;
-}
-
-/** TeamTalk's PDU: length, version 1, flag 0, service id, command id, seq, reserved; then the body. */
-function teamTalkPdu(serviceId: number, commandId: number, body: Uint8Array, seqNum = 0): Buffer {
-  const head = Buffer.alloc(16);
-  head.writeUInt32BE(16 + body.length, 0);
-  head.writeUInt16BE(1, 4);
-  head.writeUInt16BE(0, 6);
-  head.writeUInt16BE(serviceId, 8);
-  head.writeUInt16BE(commandId, 10);
-  head.writeUInt16BE(seqNum, 12);
-  head.writeUInt16BE(0, 14);
-  return Buffer.concat([head, body]);
-}
-
-const SID_BUDDY_LIST = 0x02;
-const SID_MSG = 0x03;
-const SID_OTHER = 0x07;
-const SID_EXT = 0x0a;
-
-/** A TeamTalk msg_server's link to a route_server. */
-class TeamTalkMsgServer {
-  /** Not taken by next() yet. */
-  readonly got: Got[] = [];
-  /** Everything it was sent (heartbeats apart). */
-  readonly all: Got[] = [];
-  private waiters: (() => void)[] = [];
-
-  private constructor(private readonly socket: net.Socket) {
-    const decoder = new FrameDecoder();
-    socket.on('data', (chunk: Buffer) => {
-      for (const { header, body } of decoder.push(chunk)) {
-        if (header.commandId === Cid.CID_OTHER_HEARTBEAT) continue;
-        const g = { serviceId: header.serviceId, commandId: header.commandId, seqNum: header.seqNum, body };
-        this.got.push(g);
-        this.all.push(g);
-        for (const w of this.waiters.splice(0)) w();
-      }
-    });
-    socket.on('error', () => undefined);
-  }
-
-  /** Connects as a msg_server does: its online users first, then "you are my master" (CID_OTHER_ROLE_SET). */
-  static async connect(port: number, users: IM.BaseDefine.IServerUserStat[]): Promise<TeamTalkMsgServer> {
-    const socket = net.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    const tt = new TeamTalkMsgServer(socket);
-    tt.send(SID_OTHER, Cid.CID_OTHER_ONLINE_USER_INFO, { userStatList: users });
-    tt.send(SID_OTHER, Cid.CID_OTHER_ROLE_SET, { master: 1 });
-    return tt;
-  }
-
-  send(serviceId: number, commandId: number, message: object, seqNum = 0): void {
-    this.socket.write(teamTalkPdu(serviceId, commandId, encodeBody(commandId, message as never), seqNum));
-  }
-
-  async next(commandId: number, pred: (body: Uint8Array) => boolean = () => true, timeoutMs = 3000): Promise<Got> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.got.findIndex((g) => g.commandId === commandId && pred(g.body));
-      if (i >= 0) return this.got.splice(i, 1)[0]!;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no 0x${commandId.toString(16)} at the TeamTalk msg_server in time`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+import { SID_BUDDY_LIST, SID_EXT, SID_MSG, SID_OTHER, teamTalkPdu, TeamTalkPeer, type Got } from './helpers/teamtalk.ts';
 
 let fx: AccessFixture;
 let route: RunningRouteServer;
 let a: RunningAccessServer;
 let b: RunningAccessServer;
-let tt: TeamTalkMsgServer;
+let tt: TeamTalkPeer;
 
 const GROUP = 800;
 
@@ -123,7 +38,10 @@ before(async () => {
   const now = Math.floor(Date.now() / 1000);
   await pool.query('INSERT INTO IMGroup (id, name, creator, type, userCnt, status, version, created, updated) VALUES (?, ?, 1, 1, 3, 0, 1, ?, ?)', [GROUP, 'mixed', now, now]);
   await pool.query('INSERT INTO IMGroupMember (groupId, userId, status, created, updated) VALUES ?', [[1, 2, 5].map((u) => [GROUP, u, 0, now, now])]);
-  tt = await TeamTalkMsgServer.connect(route.address.port, [{ userId: 5, status: 1, clientType: PC }]);
+  tt = await TeamTalkPeer.connect(route.address.port);
+  // As a msg_server opens its link to a route_server: its online users first, then "you are my master".
+  tt.send(SID_OTHER, Cid.CID_OTHER_ONLINE_USER_INFO, { userStatList: [{ userId: 5, status: 1, clientType: PC }] });
+  tt.send(SID_OTHER, Cid.CID_OTHER_ROLE_SET, { master: 1 });
   await waitFor(() => route.presence.isOnline(5), 3000, 'the msg_server\'s user online at the route-server');
 });
 after(async () => {
