@@ -44,6 +44,8 @@ export class PduSocket {
   private inFlightCount = 0;
   private inFlightByteCount = 0;
   private paused = false;
+  /** When reading last resumed after an in-flight pause (silence counts from then). */
+  private resumedAt = 0;
   private readingStopped = false;
   private held = false;
   private ending = false;
@@ -120,9 +122,14 @@ export class PduSocket {
     this.decoder.setMaxFrameLength(max);
   }
 
-  /** Milliseconds since the last whole frame. */
+  /**
+   * Milliseconds since the last whole frame. While reading is paused for the
+   * in-flight budget the peer's frames wait unread, so its silence is not
+   * its own: 0 then, and measured again from the moment reading resumes.
+   */
   silentFor(now = Date.now()): number {
-    return now - this.lastFrameAt;
+    if (this.paused) return 0;
+    return now - Math.max(this.lastFrameAt, this.resumedAt);
   }
 
   /** Writes whole PDUs (several in one syscall). False when nothing could be written. */
@@ -172,6 +179,7 @@ export class PduSocket {
       this.inFlightByteCount <= this.opts.maxInFlightBytes / 2
     ) {
       this.paused = false;
+      this.resumedAt = Date.now();
       this.socket.resume();
     } else if (this.paused && this.held) {
       this.paused = false;
