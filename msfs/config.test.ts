@@ -24,6 +24,8 @@ test('values: a relative root against the working directory, a public URL gets i
   assert.equal(c.publicUrl, 'https://img.example.com/msfs/');
   assert.deepEqual([...c.types.keys()], ['jpg', 'png', 'amr']);
   assert.equal(loadConfig({ MSFS_ROOT: '/var/msfs' }).root, '/var/msfs');
+  // A short request bound alone brings the header bound down with it.
+  assert.equal(loadConfig({ MSFS_REQUEST_TIMEOUT_MS: '5000' }).headersTimeoutMs, 5000);
 });
 
 test('a bad value fails at start-up with IM_ERR_BAD_CONFIG naming the variable', () => {

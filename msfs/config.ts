@@ -95,7 +95,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<MsfsConfig> 
     maxConnectionsPerIp: intFromEnv(env, 'MSFS_MAX_CONNECTIONS_PER_IP', 64, { min: 1, max: 1_000_000 }),
     maxInflightBytes: intFromEnv(env, 'MSFS_MAX_INFLIGHT_BYTES', 128 * 1024 * 1024, { min: 1024 }),
     maxConnections: intFromEnv(env, 'MSFS_MAX_CONNECTIONS', 4096, { min: 1, max: 1_000_000 }),
-    headersTimeoutMs: intFromEnv(env, 'MSFS_HEADERS_TIMEOUT_MS', 10_000, { min: 100, max: requestTimeoutMs }),
+    headersTimeoutMs: intFromEnv(env, 'MSFS_HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), { min: 100, max: requestTimeoutMs }),
     requestTimeoutMs,
     idleTimeoutMs: intFromEnv(env, 'MSFS_IDLE_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     shutdownGraceMs: intFromEnv(env, 'MSFS_SHUTDOWN_GRACE_MS', 5000, { min: 0, max: 600_000 }),
