@@ -2,8 +2,10 @@
  * npm start — the whole cluster on one machine. Storage is MYSQL_URL /
  * REDIS_URL when set, else a private MariaDB and Redis under .stack/default
  * (started here, stopped on exit). Migrates the schema, then starts every
- * process as a child — db-proxy, one route-server, two access servers (ids
- * a and b, ports ACCESS_PORT and ACCESS_PORT + 1) — waits until each
+ * process as a child — msfs (images, MSFS_PORT), push-server when APNs or
+ * FCM credentials are set (APNS_KEY_FILE, FCM_SERVICE_ACCOUNT_FILE),
+ * db-proxy, one route-server, two access servers (ids a and b, ports
+ * ACCESS_PORT and ACCESS_PORT + 1) — waits until each
  * listens, and prints what runs where and how to chat with the terminal
  * client. Ctrl-C stops everything. Links between the processes authenticate
  * with CLUSTER_SECRET: the one in the environment, else a new random one
@@ -47,18 +49,31 @@ function accessServer(id: 'a' | 'b', port: number): Proc {
       ACCESS_PORT: String(port),
       DB_PROXY_ADDRS: `${LOOPBACK}:${DB_PROXY_PORT}`,
       ROUTE_SERVERS: `${LOOPBACK}:${ROUTE_PORT}`,
+      ...(withPush ? { PUSH_SERVERS: `${LOOPBACK}:${PUSH_PORT}` } : {}),
     },
   };
 }
 
+const MSFS_PORT = portFromEnv('MSFS_PORT', 8700);
+const PUSH_PORT = portFromEnv('PUSH_PORT', 8500);
+/** push-server runs only with a provider to send to: without one every push would fail after a device-token lookup per message. */
+const withPush = Boolean(process.env.APNS_KEY_FILE || process.env.FCM_SERVICE_ACCOUNT_FILE);
+
 /** The cluster's processes, in start order: each access server reaches db-proxy and the route-server (and Redis, for duplicate logins). */
 const PROCESSES: Proc[] = [
+  { name: 'msfs', script: 'msfs/main.ts', port: MSFS_PORT, env: { MSFS_HOST: LOOPBACK, MSFS_PORT: String(MSFS_PORT), MSFS_PUBLIC_URL: `http://${LOOPBACK}:${MSFS_PORT}/` } },
+  ...(withPush ? [{ name: 'push-server', script: 'push-server/main.ts', port: PUSH_PORT, env: { PUSH_HOST: LOOPBACK, PUSH_PORT: String(PUSH_PORT) } }] : []),
   { name: 'db-proxy', script: 'db-proxy/main.ts', port: DB_PROXY_PORT, env: { DB_PROXY_HOST: LOOPBACK, DB_PROXY_PORT: String(DB_PROXY_PORT) } },
   {
     name: 'route-server',
     script: 'route-server/main.ts',
     port: ROUTE_PORT,
-    env: { ROUTE_SERVER_HOST: LOOPBACK, ROUTE_SERVER_PORT: String(ROUTE_PORT), ROUTE_HTTP_PORT: String(ROUTE_HTTP_PORT) },
+    env: {
+      ROUTE_SERVER_HOST: LOOPBACK,
+      ROUTE_SERVER_PORT: String(ROUTE_PORT),
+      ROUTE_HTTP_PORT: String(ROUTE_HTTP_PORT),
+      ROUTE_MSFS_URL: `http://${LOOPBACK}:${MSFS_PORT}/`,
+    },
   },
   accessServer('a', ACCESS_PORT),
   accessServer('b', ACCESS_PORT + 1),
@@ -150,7 +165,8 @@ function howToConnect(embeddedMysql: boolean): string {
   const env = embeddedMysql ? '' : 'MYSQL_URL=<same as above> ';
   return [
     `[start] up: access servers a (${LOOPBACK}:${ACCESS_PORT}) and b (${LOOPBACK}:${ACCESS_PORT + 1}), ` +
-      `GET http://${LOOPBACK}:${ROUTE_HTTP_PORT}/msg_server picks one`,
+      `GET http://${LOOPBACK}:${ROUTE_HTTP_PORT}/msg_server picks one; images go to msfs at http://${LOOPBACK}:${MSFS_PORT}/` +
+      (withPush ? `; push-server on ${LOOPBACK}:${PUSH_PORT}` : ' (no push-server: APNS_KEY_FILE / FCM_SERVICE_ACCOUNT_FILE unset)'),
     '[start] try it from two more shells:',
     `  ${env}npm run client -- --create-user alice secret     # operator shortcut: prints alice's user id`,
     `  ${env}npm run client -- --create-user bob secret`,
