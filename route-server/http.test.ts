@@ -87,3 +87,10 @@ test('a bad setting fails at start-up naming the variable', () => {
   assert.equal(c.httpPort, 10800);
   assert.ok(Object.isFrozen(c));
 });
+
+test('ROUTE_MSFS_URL: an http(s) URL, given its closing slash (clients append paths to it); anything else stops the start', () => {
+  assert.equal(loadConfig({ ROUTE_MSFS_URL: 'http://img.example:8700' }).msfsUrl, 'http://img.example:8700/');
+  assert.equal(loadConfig({ ROUTE_MSFS_URL: 'https://img.example/msfs/' }).msfsUrl, 'https://img.example/msfs/');
+  assert.equal(loadConfig({}).msfsUrl, '');
+  for (const bad of ['img.example:8700', 'ftp://img.example/']) assert.throws(() => loadConfig({ ROUTE_MSFS_URL: bad }), { code: 'IM_ERR_BAD_CONFIG' }, bad);
+});

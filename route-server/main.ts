@@ -12,6 +12,6 @@ const config = loadConfig(process.env);
 const log = pino({ level: config.logLevel }).child({ proc: 'route-server', instance: process.pid });
 
 const route = await startRouteServer(config, log);
-log.info({ links: route.address, http: route.httpAddress }, 'route-server listening');
+log.info({ links: route.address, http: route.httpAddress, msgServerRegistrations: route.loginAddress }, 'route-server listening');
 
 closeOnSignal(log, () => route.close());

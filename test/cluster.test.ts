@@ -40,7 +40,7 @@ before(async () => {
   const base = { MYSQL_URL: storage.mysqlUrl, REDIS_URL: storage.redisUrl, REDIS_KEY_PREFIX: storage.keyPrefix, SHARDS: String(storage.shards), CLUSTER_SECRET: TEST_CLUSTER_SECRET };
   const started = await Promise.all([
     start('db-proxy', 'db-proxy/main.ts', { ...base, DB_PROXY_PORT: '0', DB_PROXY_HTTP_PORT: '0', DB_PROXY_WORKERS: '1', DB_PROXY_SHUTDOWN_TIMEOUT_MS: '2000' }, 'db-proxy listening', log),
-    ...['1', '2'].map((n) => start(`route-${n}`, 'route-server/main.ts', { ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', CLUSTER_SECRET: TEST_CLUSTER_SECRET }, 'route-server listening', log)),
+    ...['1', '2'].map((n) => start(`route-${n}`, 'route-server/main.ts', { ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_LOGIN_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', CLUSTER_SECRET: TEST_CLUSTER_SECRET }, 'route-server listening', log)),
   ]);
   const [db, ...routes] = started as [NodeProcess, NodeProcess, NodeProcess];
   routeUrls = routes.map((r) => `http://127.0.0.1:${port(r, 'http')}`);

@@ -172,7 +172,7 @@ export async function startCluster(storageEnv: Record<string, string>, accessEnv
     const route = await startNode(
       'route-server',
       'route-server/main.ts',
-      { ...secret, ROUTE_SERVER_HOST: '127.0.0.1', ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0' },
+      { ...secret, ROUTE_SERVER_HOST: '127.0.0.1', ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_LOGIN_PORT: '0' },
       'route-server listening',
       log,
     );

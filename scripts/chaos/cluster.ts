@@ -42,7 +42,7 @@ export class ChaosCluster {
     const port = (n: ProcName): string => String(c.ports.get(n));
     c.specs.set('db-proxy', { script: 'db-proxy/main.ts', ready: 'db-proxy listening', env: { ...storageEnv, DB_PROXY_HOST: LOOPBACK, DB_PROXY_PORT: port('db-proxy'), DB_PROXY_HTTP_PORT: '0' } });
     for (const r of ['route-1', 'route-2'] as const) {
-      c.specs.set(r, { script: 'route-server/main.ts', ready: 'route-server listening', env: { ROUTE_SERVER_HOST: LOOPBACK, ROUTE_SERVER_PORT: port(r), ROUTE_HTTP_PORT: '0' } });
+      c.specs.set(r, { script: 'route-server/main.ts', ready: 'route-server listening', env: { ROUTE_SERVER_HOST: LOOPBACK, ROUTE_SERVER_PORT: port(r), ROUTE_HTTP_PORT: '0', ROUTE_LOGIN_PORT: '0' } });
     }
     for (const id of ['a', 'b'] as const) {
       const name: ProcName = `access-${id}`;

@@ -13,7 +13,7 @@ import { TEST_CLUSTER_SECRET } from './db-proxy.ts';
 export async function startTestRouteServer(env: Record<string, string> = {}): Promise<RunningRouteServer> {
   const level = process.env.TEST_LOG_LEVEL ?? 'silent';
   // No warm-up hold unless a test asks for one: deliveries to nobody are counted unrouted at once.
-  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', LOG_LEVEL: level, CLUSTER_SECRET: TEST_CLUSTER_SECRET, ...env });
+  const config = loadConfig({ ROUTE_SERVER_PORT: '0', ROUTE_HTTP_PORT: '0', ROUTE_LOGIN_PORT: '0', ROUTE_WARMUP_HOLD_MS: '0', LOG_LEVEL: level, CLUSTER_SECRET: TEST_CLUSTER_SECRET, ...env });
   return startRouteServer(config, pino({ level }));
 }
 
