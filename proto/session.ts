@@ -253,6 +253,11 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
     this.client.destroy();
   }
 
+  /** Text of a msg_data: opened when it is in TeamTalk's sealed form under this session's key, else read as UTF-8. */
+  openText(data: Uint8Array): string {
+    return decryptText(data, this.textKey) ?? Buffer.from(data).toString('utf8');
+  }
+
   private seal(text: string): Buffer {
     return this.textForm === 'teamtalk' ? encryptText(text, this.textKey) : Buffer.from(text, 'utf8');
   }
@@ -262,7 +267,7 @@ export class ImSession extends EventEmitter<ImSessionEvents> {
       const m = r.message as IM.Message.IMMsgData;
       const data = Buffer.from(m.msgData);
       const group = isGroupMsgType(m.msgType);
-      const text = (m.msgType === MsgType.SINGLE_AUDIO || m.msgType === MsgType.GROUP_AUDIO) ? data.toString('utf8') : (decryptText(data, this.textKey) ?? data.toString('utf8'));
+      const text = (m.msgType === MsgType.SINGLE_AUDIO || m.msgType === MsgType.GROUP_AUDIO) ? data.toString('utf8') : this.openText(data);
       const incoming: IncomingMessage = { ...pick(m), group, data, text };
       if (this.ackReceived && m.fromUserId !== this.userId) {
         const sessionId = group ? m.toSessionId : m.fromUserId;

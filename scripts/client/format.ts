@@ -3,7 +3,6 @@ import type { Received } from '../../proto/client.ts';
 import { Cid } from '../../proto/commands.ts';
 import type { IM } from '../../proto/messages.ts';
 import type { ImSession, IncomingMessage } from '../../proto/session.ts';
-import { decryptText } from '../../proto/text-crypto.ts';
 
 const SESSION_GROUP = 2;
 const AUDIO_TYPES = new Set([0x02, 0x12]);
@@ -33,6 +32,11 @@ export class Names {
     for (const i of missing) if (!this.known.has(i)) this.known.set(i, '');
   }
 
+  /** A message's text as this session opens it (its IM_AES_KEY). */
+  open(data: Uint8Array): string {
+    return this.session.openText(data);
+  }
+
   of(uid: number): string {
     const name = this.known.get(uid);
     return name === 'you' ? 'you' : name ? `${name}(${uid})` : `user ${uid}`;
@@ -44,10 +48,10 @@ export function clock(unixSeconds: number): string {
   return d.toTimeString().slice(0, 8);
 }
 
-function text(msgType: number, data: Uint8Array): string {
+function text(msgType: number, data: Uint8Array, names: Names): string {
   if (AUDIO_TYPES.has(msgType)) return `[voice message, ${data.length} bytes]`;
   // Control characters (other than tab and newline) would move the cursor or recolour the terminal.
-  return [...(decryptText(data) ?? Buffer.from(data).toString('utf8'))].map((c) => (isControl(c.charCodeAt(0)) ? '?' : c)).join('');
+  return [...names.open(data)].map((c) => (isControl(c.charCodeAt(0)) ? '?' : c)).join('');
 }
 
 function isControl(code: number): boolean {
@@ -61,7 +65,7 @@ export function peerRef(id: number, sessionType: number): string {
 
 export function incoming(m: IncomingMessage, names: Names): string {
   const where = m.group ? ` in g:${m.toSessionId}` : m.fromUserId === names.me ? ` → ${names.of(m.toSessionId)}` : '';
-  return `[${clock(m.createTime)}] ${names.of(m.fromUserId)}${where} #${m.msgId}: ${text(m.msgType, m.data)}`;
+  return `[${clock(m.createTime)}] ${names.of(m.fromUserId)}${where} #${m.msgId}: ${text(m.msgType, m.data, names)}`;
 }
 
 export function unreadList(rsp: IM.Message.IMUnreadMsgCntRsp, names: Names): string {
@@ -69,7 +73,7 @@ export function unreadList(rsp: IM.Message.IMUnreadMsgCntRsp, names: Names): str
   const lines = rsp.unreadinfoList.map(
     (u) =>
       `  ${peerRef(u.sessionId, u.sessionType).padEnd(8)} ${String(u.unreadCnt).padStart(4)} unread, latest #${u.latestMsgId} ` +
-      `from ${names.of(u.latestMsgFromUserId)}: ${text(u.latestMsgType, u.latestMsgData)}`,
+      `from ${names.of(u.latestMsgFromUserId)}: ${text(u.latestMsgType, u.latestMsgData, names)}`,
   );
   return [`${rsp.totalCnt} unread:`, ...lines].join('\n');
 }
@@ -79,7 +83,7 @@ export function historyList(list: IM.BaseDefine.IMsgInfo[], names: Names): strin
   if (list.length === 0) return 'no messages';
   return [...list]
     .reverse()
-    .map((m) => `[${clock(m.createTime ?? 0)}] ${names.of(m.fromSessionId ?? 0)} #${m.msgId}: ${text(m.msgType ?? 1, m.msgData ?? new Uint8Array())}`)
+    .map((m) => `[${clock(m.createTime ?? 0)}] ${names.of(m.fromSessionId ?? 0)} #${m.msgId}: ${text(m.msgType ?? 1, m.msgData ?? new Uint8Array(), names)}`)
     .join('\n');
 }
 
@@ -95,7 +99,7 @@ export function recentList(list: IM.BaseDefine.IContactSessionInfo[], names: Nam
   return list
     .map((s) => {
       const who = s.sessionType === SESSION_GROUP ? `g:${s.sessionId}` : names.of(s.sessionId ?? 0);
-      const last = text(s.latestMsgType ?? 1, s.latestMsgData ?? new Uint8Array());
+      const last = text(s.latestMsgType ?? 1, s.latestMsgData ?? new Uint8Array(), names);
       return `  ${who} [${clock(s.updatedTime ?? 0)}] #${s.latestMsgId} ${names.of(s.latestMsgFromUserId ?? 0)}: ${last}`;
     })
     .join('\n');
