@@ -114,7 +114,11 @@ export abstract class PduLink {
    */
   keepAlive(now: number, heartbeatIntervalMs: number, timeoutMs: number, heartbeat: Uint8Array): void {
     if (this.gate.admission === null) {
-      if (!this.gate.inTime(now)) {
+      // A TeamTalk server from a trusted address is admitted by its first PDU, which on an idle
+      // link (a msg_server's to db-proxy) is its first heartbeat, 5 s on: it gets the link timeout.
+      if (this.gate.trustedAddress) {
+        if (this.conn.silentFor(now) > timeoutMs) this.conn.destroy(`silent for ${this.conn.silentFor(now)} ms`);
+      } else if (!this.gate.inTime(now)) {
         this.log.warn({ peer: this.gate.remoteAddress }, 'link did not authenticate in time; closing');
         this.conn.destroy('handshake timeout');
       }

@@ -207,3 +207,18 @@ test('an access server with another secret gets no db-proxy link, and says why',
   const good = await fx.startServer();
   assert.ok(good.db.usableCount > 0);
 });
+
+test('db-proxy: a TeamTalk server from a trusted address may stay idle past the handshake time; its first heartbeat admits it', async (t) => {
+  const fx = await startTestDbProxy({ DB_PROXY_TRUSTED_PEERS: '127.0.0.1', CLUSTER_HANDSHAKE_TIMEOUT_MS: '200' }, storage);
+  t.after(() => fx.close());
+  // A msg_server's link to db-proxy says nothing until its first heartbeat, 5 s after connecting.
+  const c = await PduClient.connect({ port: fx.proxy.address.port, heartbeatIntervalMs: 0, requestTimeoutMs: 2000 });
+  t.after(() => c.destroy());
+  let closed = false;
+  c.once('close', () => (closed = true));
+  await new Promise((r) => setTimeout(r, 1600));
+  assert.equal(closed, false, 'not cut at the handshake deadline');
+  c.sendRaw(pdu(Cid.CID_OTHER_HEARTBEAT, new Uint8Array(0)));
+  const rsp = await c.request(Cid.CID_BUDDY_LIST_USER_INFO_REQUEST, { userId: 1, userIdList: [2] });
+  assert.equal((rsp.message as { userInfoList: unknown[] }).userInfoList.length, 1);
+});
