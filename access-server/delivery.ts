@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Cid, decodeBody, encodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { IM } from '../proto/messages.ts';
-import { routedRecipients, TEAMTALK_ROUTED } from '../proto/teamtalk-route.ts';
+import { routedRecipients, TEAMTALK_ECHOED, TEAMTALK_ROUTED } from '../proto/teamtalk-route.ts';
 import type { ClientConnection } from './client-conn.ts';
 import { isGroupMsgType, isMobile, UserStatus } from './conversation.ts';
 import type { RouteLinks } from './route-links.ts';
@@ -98,14 +98,17 @@ export class Delivery {
     const body = encodeBody(commandId, message as never);
     const pdu = encodePdu({ commandId }, body);
     const recipients = [...new Set(userIds)].filter((u) => u > 0);
-    this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
-    if (this.route.configured === 0 || recipients.length === 0) return;
     const key = opts.orderKey ?? `u${recipients[0]}`;
-    if (this.route.protocol === 'teamtalk') {
+    if (this.route.protocol === 'teamtalk' && this.route.configured > 0 && recipients.length > 0) {
       // TeamTalk's route_server passes its routed commands to every msg_server, each delivers them from the body; nothing else.
-      if (TEAMTALK_ROUTED.has(commandId) && this.route.sendByKey(key, pdu)) this.stats.routed++;
+      const routed = TEAMTALK_ROUTED.has(commandId) && this.route.sendByKey(key, pdu);
+      if (routed) this.stats.routed++;
+      // An echoed command comes back to everyone here (fromTeamTalk); delivered now as well, it would arrive twice.
+      if (!routed || !TEAMTALK_ECHOED.has(commandId)) this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
       return;
     }
+    this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
+    if (this.route.configured === 0 || recipients.length === 0) return;
     const m = message as { msgType?: number };
     if (commandId === Cid.CID_MSG_DATA && !isGroupMsgType(m.msgType ?? 0)) {
       if (this.route.sendByKey(key, pdu)) this.stats.routed++;

@@ -30,6 +30,13 @@ export const TEAMTALK_ROUTED: ReadonlySet<number> = new Set([
   Cid.CID_FILE_NOTIFY,
 ]);
 
+/**
+ * Routed commands TeamTalk's route_server also passes back to the msg_server
+ * that sent them (it broadcasts them to every link, its sender's included):
+ * the sender delivers them when they come back, not before.
+ */
+export const TEAMTALK_ECHOED: ReadonlySet<number> = new Set([Cid.CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY]);
+
 /** Every command TeamTalk's route_server serves; it logs "wrong cmd id" for anything else. */
 export const TEAMTALK_ROUTE_SERVER_COMMANDS: ReadonlySet<number> = new Set([
   Cid.CID_OTHER_HEARTBEAT,

@@ -12,8 +12,8 @@ import { after, before, test } from 'node:test';
 import { Cid, decodeBody } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
 import type { RunningAccessServer } from '../access-server/access-server.ts';
-import { nextPush, PC, startAccessFixture, waitFor, whenClosed, type AccessFixture } from './helpers/access-server.ts';
-import { SID_EXT, SID_OTHER, TeamTalkListener, type Got, type TeamTalkPeer } from './helpers/teamtalk.ts';
+import { MOBILE, nextPush, PC, startAccessFixture, waitFor, whenClosed, type AccessFixture } from './helpers/access-server.ts';
+import { SID_BUDDY_LIST, SID_EXT, SID_OTHER, TeamTalkListener, type Got, type TeamTalkPeer } from './helpers/teamtalk.ts';
 import { TEAMTALK_ROUTE_SERVER_COMMANDS } from '../proto/teamtalk-route.ts';
 
 const GROUP = 810;
@@ -120,6 +120,30 @@ test('messages go bare and come back bare: 1:1 and group (members looked up here
   alice.send(Cid.CID_MSG_READ_ACK, { userId: 1, sessionId: 2, msgId, sessionType: 1 });
   const read = bodyOf<IM.Message.IMMsgDataReadNotify>(Cid.CID_MSG_READ_NOTIFY, await atA.next(Cid.CID_MSG_READ_NOTIFY));
   assert.deepEqual([read.userId, read.sessionId, read.msgId], [1, 2, msgId]);
+});
+
+test('a signature change reaches every user once: the route_server passes it back to its sender too, as TeamTalk\'s does', async () => {
+  const dora = await fx.login(a, 4, PC);
+  const doraPhone = await fx.login(a, 4, MOBILE);
+  const carol = await fx.login(a, 3, PC);
+  const bob = await fx.login(b, 2, PC);
+  const watched = [doraPhone, carol, bob];
+  const counts = watched.map(() => 0);
+  watched.forEach((c, i) => c.on('push', (r: { commandId: number }) => {
+    if (r.commandId === Cid.CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY) counts[i]!++;
+  }));
+  const res = await dora.request(Cid.CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, { userId: 4, signInfo: 'on the road' });
+  assert.equal((res.message as IM.Buddy.IMChangeSignInfoRsp).resultCode, 0);
+  const notify = await atA.next(Cid.CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY);
+  assert.deepEqual(
+    [bodyOf<IM.Buddy.IMSignInfoChangedNotify>(Cid.CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY, notify).changedUserId, notify.serviceId],
+    [4, SID_BUDDY_LIST],
+  );
+  atA.forward(notify);
+  atB.forward(notify);
+  await waitFor(() => counts.every((n) => n >= 1), 3000, 'every user told');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(counts, [1, 1, 1]);
 });
 
 test('users status is asked of the route_server and its answer (same seq) reaches the client', async () => {

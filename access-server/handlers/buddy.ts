@@ -57,7 +57,10 @@ const removeSession = forward(Cid.CID_BUDDY_LIST_REMOVE_SESSION_REQ, {
  * one-to-one sessions (at most 100, the newest; db-proxy's list). TeamTalk
  * broadcasts it to every online user of every server; our routing never
  * broadcasts, so everyone else sees the new signature at their next user
- * sync (the change moves the user's `updated` time).
+ * sync (the change moves the user's `updated` time). Under TeamTalk's
+ * route_server (ACCESS_ROUTE_PROTOCOL=teamtalk) it is TeamTalk's broadcast:
+ * the route_server passes it back here and every user of every server,
+ * the changer's own connection too, gets it once.
  */
 const changeSignInfo = forward(Cid.CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, {
   response: Cid.CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE,
