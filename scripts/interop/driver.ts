@@ -279,6 +279,37 @@ if (groupId2) {
   await check(`group ${groupId2}: Y(ours) → group, X(TT) receives`, () => sendGroupAndDeliver(y, x, groupId2, `gy2 ${Date.now()}`));
 }
 
+// Signatures: TeamTalk broadcasts a change to every online user of every server; each is told once.
+function signNotifies(c: Client, userId: number): string[] {
+  return c.notifies
+    .filter((r) => r.commandId === Cid.CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY && r.message)
+    .map((r) => r.message as IM.Buddy.IMSignInfoChangedNotify)
+    .filter((m) => m.changedUserId === userId)
+    .map((m) => m.signInfo);
+}
+async function changeSign(c: Client, signInfo: string): Promise<void> {
+  const res = await raw(c).request(Cid.CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, { userId: c.s.userId, signInfo });
+  assert((res.message as IM.Buddy.IMChangeSignInfoRsp).resultCode === 0, 'change refused');
+}
+async function toldOnce(changer: Client, signInfo: string, told: Client[]): Promise<string> {
+  const before = told.map((c) => signNotifies(c, changer.s.userId).length);
+  await changeSign(changer, signInfo);
+  await waitFor('notifies', () => told.every((c, i) => signNotifies(c, changer.s.userId).length > before[i]!));
+  await sleep(500);
+  const got = told.map((c, i) => signNotifies(c, changer.s.userId).slice(before[i]));
+  told.forEach((c, i) => assert(got[i]!.length === 1 && got[i]![0] === signInfo, `${c.label} got ${JSON.stringify(got[i])}`));
+  return told.map((c) => `${c.label} told once`).join(', ');
+}
+await check("signature: Y(ours) changes it → X(TT) and Y's phone on ours told once each", async () => {
+  const phone = track(await login(cfg.yName, 'ours', ClientType.ANDROID));
+  try {
+    return await toldOnce(y, `y-sign ${Date.now()}`, [x, phone]);
+  } finally {
+    await phone.s.logout();
+  }
+});
+await check('signature: X(TT) changes it → Y(ours) told once', () => toldOnce(x, `x-sign ${Date.now()}`, [y]));
+
 // Unread: X offline, Y sends; X back on TT reads the counts; then the reverse.
 let x2 = null as Client | null;
 await check('status: X logs out of TT → Y gets offline notify for X', async () => {

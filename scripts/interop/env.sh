@@ -11,12 +11,6 @@ export SHARDS=${SHARDS:-8}
 export CLUSTER_SECRET=${CLUSTER_SECRET:-interop-cluster-secret-0123456789}
 export DB_PROXY_TRUSTED_PEERS=127.0.0.1
 export ROUTE_TRUSTED_PEERS=127.0.0.1
-# db-proxy's CLUSTER_HANDSHAKE_TIMEOUT_MS. With the default (3000) db-proxy closes every TeamTalk msg_server
-# link that stays silent for 3 s, and msg_server sends its first PDU on an idle db link only after 5 s (its
-# heartbeat): the links cycle and logins on msg_server are refused now and then (result 3, NO_DB_SERVER).
-# 10000 lets the first heartbeat admit them. DB_PROXY_HANDSHAKE_MS=3000 shows the failure (README.md).
-export DB_PROXY_HANDSHAKE_MS=${DB_PROXY_HANDSHAKE_MS:-10000}
-
 # Ports (fixed: the conf files under conf/ name them).
 export DB_PROXY_PORT=21600 DB_PROXY_HTTP_PORT=21601
 # Scenario A: our route-server (links, HTTP, login_server-compatible port), our access server, TeamTalk msg_server

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Shows the db-proxy handshake-timeout finding (README.md): with scenario A running and db-proxy started with
-# DB_PROXY_HANDSHAKE_MS=3000 (our default CLUSTER_HANDSHAKE_TIMEOUT_MS), restarts the TeamTalk msg_server and
-# logs in to it 4.2 s later, when db-proxy has closed its still-silent db links and msg_server has not yet
-# reconnected: the login is refused with result 3 (REFUSE_REASON_NO_DB_SERVER). With 10000 it succeeds.
+# Checks a finding of these runs (README.md), now fixed: with scenario A running, restarts the TeamTalk
+# msg_server and logs in to it 4.2 s later, when its db links have been silent for longer than db-proxy's
+# handshake deadline (CLUSTER_HANDSHAKE_TIMEOUT_MS, 3000) and before msg_server's first heartbeat (5 s).
+# db-proxy used to close such links then and the login was refused with result 3 (REFUSE_REASON_NO_DB_SERVER);
+# links from DB_PROXY_TRUSTED_PEERS now get the link timeout instead, and the login succeeds.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 pid=$(awk '$2=="msg-a"{print $1}' "$TT_RUN/pids")

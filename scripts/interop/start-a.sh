@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mkdir -p "$TT_RUN"
 
-start_ours db-proxy db-proxy/main.ts CLUSTER_HANDSHAKE_TIMEOUT_MS=$DB_PROXY_HANDSHAKE_MS DB_PROXY_HOST=127.0.0.1 DB_PROXY_PORT=$DB_PROXY_PORT DB_PROXY_HTTP_PORT=$DB_PROXY_HTTP_PORT
+start_ours db-proxy db-proxy/main.ts DB_PROXY_HOST=127.0.0.1 DB_PROXY_PORT=$DB_PROXY_PORT DB_PROXY_HTTP_PORT=$DB_PROXY_HTTP_PORT
 start_ours route-server-a route-server/main.ts ROUTE_SERVER_HOST=127.0.0.1 ROUTE_SERVER_PORT=$A_ROUTE_PORT \
   ROUTE_HTTP_PORT=$A_ROUTE_HTTP_PORT ROUTE_LOGIN_PORT=$A_ROUTE_LOGIN_PORT ROUTE_MSFS_URL=http://127.0.0.1:8700/
 start_ours access-a access-server/main.ts ACCESS_SERVER_ID=interop-a ACCESS_HOST=127.0.0.1 ACCESS_PORT=$A_ACCESS_PORT \

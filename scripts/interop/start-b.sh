@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mkdir -p "$TT_RUN"
 
-start_ours db-proxy db-proxy/main.ts CLUSTER_HANDSHAKE_TIMEOUT_MS=$DB_PROXY_HANDSHAKE_MS DB_PROXY_HOST=127.0.0.1 DB_PROXY_PORT=$DB_PROXY_PORT DB_PROXY_HTTP_PORT=$DB_PROXY_HTTP_PORT
+start_ours db-proxy db-proxy/main.ts DB_PROXY_HOST=127.0.0.1 DB_PROXY_PORT=$DB_PROXY_PORT DB_PROXY_HTTP_PORT=$DB_PROXY_HTTP_PORT
 start_tt login-b login_server/login_server "$INTEROP_DIR/conf/loginserver-b.conf"
 start_tt route-b route_server/route_server "$INTEROP_DIR/conf/routeserver-b.conf"
 start_ours access-b access-server/main.ts ACCESS_SERVER_ID=interop-b ACCESS_HOST=127.0.0.1 ACCESS_PORT=$B_ACCESS_PORT \
