@@ -7,6 +7,8 @@ import { registry } from './handlers/index.ts';
 import { RedisGuard } from './redis-guard.ts';
 import { answerMetrics } from './metrics.ts';
 import { DbProxyServer } from './server.ts';
+import { checkShardLayout } from './storage/shard-layout.ts';
+import { parseShardMap } from './storage/shard-map.ts';
 
 export interface RunningDbProxy {
   address: { host: string; port: number };
@@ -19,8 +21,10 @@ export interface RunningDbProxy {
   close(): Promise<void>;
 }
 
-/** Starts the executor (workers or inline) and the listener. */
+/** Checks the shard layout (refuses to start on a wrong one), then starts the executor (workers or inline) and the listener. */
 export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<RunningDbProxy> {
+  const { mysqlUrl, shards, shardMap, connectTimeoutMs } = config.storage;
+  await checkShardLayout(parseShardMap(mysqlUrl, shards, shardMap), { connectTimeoutMs });
   const executor = await createExecutor({
     workers: config.workers,
     concurrentTasksPerWorker: config.concurrentTasksPerWorker,

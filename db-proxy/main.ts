@@ -11,7 +11,11 @@ import { startDbProxy } from './db-proxy.ts';
 const config = loadConfig(process.env);
 const log = pino({ level: config.logLevel }).child({ proc: 'db-proxy', instance: process.pid });
 
-const proxy = await startDbProxy(config, log);
+const proxy = await startDbProxy(config, log).catch((err: unknown) => {
+  // A refusal to start (a wrong shard layout, a port in use) is one clear line, not a stack trace.
+  log.fatal({ code: (err as { code?: string }).code }, `db-proxy not started: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
 log.info({ address: proxy.address, workers: config.workers, shards: config.storage.shards }, 'db-proxy listening');
 
 closeOnSignal(log, () => proxy.close());

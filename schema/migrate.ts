@@ -2,7 +2,8 @@
  * Schema migrator. Applies the numbered files in schema/ (NNN_name.sql) once
  * each, in order, recording name and checksum in `schema_migrations`; then
  * creates the message shard tables 0..shards-1 from schema/shards/ and
- * records the shard count in `schema_shards`.
+ * records the shard count in `schema_shards`. With a shard map, each server
+ * it names gets the shard tables it holds and its own `schema_shards`.
  *
  * Running it again is a no-op. Editing a file that was already applied is
  * refused: add a new numbered file instead.
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { ErrorCode, ImError } from '../common/errors.ts';
+import { formatRanges, hostsOf, parseShardMap, redactUrl } from '../db-proxy/storage/shard-map.ts';
 import { ensureShards, SHARD_TEMPLATES } from './shards.ts';
 
 export const SCHEMA_DIR = dirname(fileURLToPath(import.meta.url));
@@ -28,14 +30,29 @@ export interface MigrateOptions {
   log?: (msg: string) => void;
   /** Folder holding the NNN_*.sql files and shards/; defaults to this folder. */
   dir?: string;
+  /**
+   * SHARD_MAP text: shard tables go to the servers it names (their databases
+   * created if missing), the rest of the schema and unnamed shards to `url`.
+   */
+  shardMap?: string;
+}
+
+/** What a run did on one server of the shard map other than the main one. */
+export interface ShardHostResult {
+  /** The server's URL, password redacted. */
+  url: string;
+  shards: readonly number[];
+  tablesCreated: string[];
 }
 
 export interface MigrateResult {
   database: string;
   /** Migration files applied by this run, in order. */
   applied: string[];
-  /** Shard tables created by this run. */
+  /** Shard tables created by this run on the main server. */
   shardTablesCreated: string[];
+  /** The other servers of the shard map, in the order the map names them. */
+  shardHosts: ShardHostResult[];
 }
 
 interface Migration {
@@ -138,14 +155,54 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   if (!Number.isInteger(opts.shards) || opts.shards < 1 || opts.shards > MAX_SHARDS) {
     throw new ImError(ErrorCode.BAD_CONFIG, `shards must be an integer between 1 and ${MAX_SHARDS}`);
   }
-  const { serverUrl, database } = splitMysqlUrl(opts.url);
+  const map = parseShardMap(opts.url, opts.shards, opts.shardMap ?? '');
+  const [main, ...others] = hostsOf(map);
   const migrations = await loadMigrations(dir);
+  const { database } = splitMysqlUrl(opts.url);
+  const result = await onLockedDatabase(opts.url, async (conn) => {
+    const applied = await applyMigrations(conn, migrations, log);
+    const shardTablesCreated = await ensureHostShards(conn, database, dir, opts.shards, main!.shards, log);
+    log(`${database}: ${applied.length} migration(s) applied, ${shardTablesCreated.length} shard table(s) created`);
+    return { database, applied, shardTablesCreated };
+  });
+  const shardHosts: ShardHostResult[] = [];
+  for (const host of others) {
+    const hostDb = splitMysqlUrl(host.url).database;
+    const tablesCreated = await onLockedDatabase(host.url, (conn) => ensureHostShards(conn, hostDb, dir, opts.shards, host.shards, log));
+    const where = redactUrl(host.url);
+    log(`${where}: shards ${formatRanges(host.shards)}, ${tablesCreated.length} shard table(s) created`);
+    shardHosts.push({ url: where, shards: host.shards, tablesCreated });
+  }
+  return { ...result, shardHosts };
+}
 
+/** The shard tables of both templates that one server holds, and the count recorded there. */
+async function ensureHostShards(
+  conn: Connection,
+  database: string,
+  dir: string,
+  shards: number,
+  indexes: readonly number[],
+  log: (m: string) => void,
+): Promise<string[]> {
+  const created: string[] = [];
+  for (const template of SHARD_TEMPLATES) {
+    created.push(...(await ensureShards(conn, { database, dir, template, shards, indexes, log })));
+  }
+  return created;
+}
+
+/**
+ * Runs `fn` on the database of `url` (created if missing), its bookkeeping
+ * tables in place, holding the database's migration lock.
+ */
+async function onLockedDatabase<T>(url: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  const { serverUrl, database } = splitMysqlUrl(url);
   let conn: Connection;
   try {
     conn = await mysql.createConnection({ uri: serverUrl, multipleStatements: true, charset: 'utf8mb4' });
   } catch (err) {
-    throw new ImError(ErrorCode.STORAGE, `cannot connect to MySQL: ${(err as Error).message}`, { cause: err });
+    throw new ImError(ErrorCode.STORAGE, `cannot connect to MySQL at ${redactUrl(serverUrl)}: ${(err as Error).message}`, { cause: err });
   }
   const lockName = `tt_migrate_${database}`;
   try {
@@ -155,13 +212,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     if (lock?.ok !== 1) throw fail(`another migration of ${database} holds the lock; gave up after 60 s`);
     try {
       await ensureBookkeeping(conn);
-      const applied = await applyMigrations(conn, migrations, log);
-      const shardTablesCreated: string[] = [];
-      for (const template of SHARD_TEMPLATES) {
-        shardTablesCreated.push(...(await ensureShards(conn, { database, dir, template, shards: opts.shards, log })));
-      }
-      log(`${database}: ${applied.length} migration(s) applied, ${shardTablesCreated.length} shard table(s) created`);
-      return { database, applied, shardTablesCreated };
+      return await fn(conn);
     } finally {
       await conn.query('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => {});
     }

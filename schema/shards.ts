@@ -55,14 +55,15 @@ async function anyRows(conn: Connection, tables: string[]): Promise<string | und
 }
 
 /**
- * Makes shards 0..shards-1 of one template exist and carry the unique key.
- * Changing the shard count is allowed only while every existing shard table
- * is empty: rows are placed by key % shards, and moving them is not done here.
- * Returns the names of the tables created.
+ * Makes the shards of one template that this server holds (`indexes`,
+ * default all of 0..shards-1) exist and carry the unique key, and records
+ * the shard count. Changing the count is allowed only while every existing
+ * shard table is empty: rows are placed by key % shards, and moving them is
+ * not done here. Returns the names of the tables created.
  */
 export async function ensureShards(
   conn: Connection,
-  opts: { database: string; dir: string; template: ShardTemplate; shards: number; log: (msg: string) => void },
+  opts: { database: string; dir: string; template: ShardTemplate; shards: number; indexes?: readonly number[]; log: (msg: string) => void },
 ): Promise<string[]> {
   const { database, template, shards, log } = opts;
   const { prefix, uniqueKey } = template;
@@ -85,7 +86,7 @@ export async function ensureShards(
   }
 
   const created: string[] = [];
-  for (let i = 0; i < shards; i++) {
+  for (const i of opts.indexes ?? Array.from({ length: shards }, (_, k) => k)) {
     if (existing.includes(i)) continue;
     await conn.query(sql.replaceAll(PLACEHOLDER, String(i)));
     created.push(`${prefix}_${i}`);

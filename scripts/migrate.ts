@@ -6,8 +6,11 @@
  *              `npm run stack -- start` is used if one is running.
  *   SHARDS     number of IMMessage_N / IMGroupMessage_N tables, 1..1024,
  *              default 8 (TeamTalk's own count).
+ *   SHARD_MAP  which servers hold which shards (`0-3=mysql://a/db;4-7=mysql://b/db`);
+ *              each gets the shard tables it holds (its database created if
+ *              missing), checked against SHARDS; unnamed shards stay on MYSQL_URL.
  */
-import { intFromEnv, urlFromEnv } from '../common/config.ts';
+import { intFromEnv, stringFromEnv, urlFromEnv } from '../common/config.ts';
 import { isImError } from '../common/errors.ts';
 import { MAX_SHARDS, migrate } from '../schema/migrate.ts';
 import { runningStack } from './stack.ts';
@@ -24,9 +27,10 @@ async function main(): Promise<number> {
     return 1;
   }
   const t0 = Date.now();
-  const result = await migrate({ url, shards, log: (msg) => console.log(`migrate: ${msg}`) });
+  const result = await migrate({ url, shards, shardMap: stringFromEnv(process.env, 'SHARD_MAP', ''), log: (msg) => console.log(`migrate: ${msg}`) });
   const applied = result.applied.length > 0 ? result.applied.join(', ') : 'nothing new';
-  console.log(`migrate: ${result.database} is up to date (${applied}; ${shards} shards) in ${Date.now() - t0} ms`);
+  const hosts = result.shardHosts.length > 0 ? `; ${result.shardHosts.length} more server(s) of SHARD_MAP` : '';
+  console.log(`migrate: ${result.database} is up to date (${applied}; ${shards} shards${hosts}) in ${Date.now() - t0} ms`);
   return 0;
 }
 

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { clusterSecretFromEnv } from '../common/cluster-auth.ts';
 import { intFromEnv } from '../common/config.ts';
+import { formatRanges } from '../db-proxy/storage/shard-map.ts';
 import { migrate } from '../schema/migrate.ts';
 import { DEFAULT_STACK_DIR, REPO_ROOT, resolveStorage, STACK_ROOT } from './stack.ts';
 
@@ -97,8 +98,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void s
 
 try {
   const mysqlUrl = withDefaultDatabase(storage.mysqlUrl);
-  const result = await migrate({ url: mysqlUrl, shards });
-  console.log(`[start] schema: database ${result.database}, ${result.applied.length} migration(s) applied, ${shards} shards`);
+  const result = await migrate({ url: mysqlUrl, shards, shardMap: process.env.SHARD_MAP });
+  const elsewhere = result.shardHosts.map((h) => `; shards ${formatRanges(h.shards)} on ${h.url}`).join('');
+  console.log(`[start] schema: database ${result.database}, ${result.applied.length} migration(s) applied, ${shards} shards${elsewhere}`);
   console.log(`[start] MySQL ${storage.started.mysql ? '(embedded)' : '(MYSQL_URL)'}: ${redact(mysqlUrl)}`);
   console.log(`[start] Redis ${storage.started.redis ? '(embedded)' : '(REDIS_URL)'}: ${redact(storage.redisUrl)}`);
   const common = { MYSQL_URL: mysqlUrl, REDIS_URL: storage.redisUrl, SHARDS: String(shards), CLUSTER_SECRET: clusterSecret() };

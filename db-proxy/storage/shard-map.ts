@@ -40,6 +40,46 @@ export function parseShardMap(mainUrl: string, shards: number, text = ''): Shard
   return Object.freeze({ shards, mainUrl, shardUrls: Object.freeze(urls) });
 }
 
+/** One server of a map and the shards it holds (ascending). */
+export interface ShardHost {
+  url: string;
+  shards: readonly number[];
+}
+
+/** Every server of the map, the main one first (it may hold no shard), each with its shards. */
+export function hostsOf(map: ShardMap): ShardHost[] {
+  const byUrl = new Map<string, number[]>([[map.mainUrl, []]]);
+  map.shardUrls.forEach((url, k) => {
+    const list = byUrl.get(url);
+    if (list) list.push(k);
+    else byUrl.set(url, [k]);
+  });
+  return [...byUrl].map(([url, shards]) => ({ url, shards }));
+}
+
+/** A URL fit for logs and messages: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** Shard indexes as ranges: [0, 1, 2, 5] is "0-2,5". */
+export function formatRanges(indexes: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < indexes.length; ) {
+    let j = i;
+    while (j + 1 < indexes.length && indexes[j + 1] === indexes[j]! + 1) j++;
+    out.push(i === j ? `${indexes[i]}` : `${indexes[i]}-${indexes[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
 export function messageTable(relateId: number, shards: number): { shard: number; table: string } {
   const shard = relateId % shards;
   return { shard, table: `IMMessage_${shard}` };
