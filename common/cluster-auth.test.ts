@@ -7,6 +7,7 @@ import {
   addressList,
   AuthResult,
   ClientHandshake,
+  isAdmittedAddress,
   isLoopbackHost,
   linkAuthFromEnv,
   PendingLinks,
@@ -141,6 +142,22 @@ test('config: a secret is required beyond loopback; trusted lists and secrets ar
   assert.ok(!list?.check('10.0.0.2', 'ipv4'));
   assert.ok(list?.check('fd12::1', 'ipv6'));
   assert.equal(addressList('T', ' , '), null);
+});
+
+test('admission by address: listed (IPv4-mapped as IPv4), or loopback when trusted', () => {
+  const list = addressList('T', '10.1.0.0/16, fd00::/8');
+  assert.ok(isAdmittedAddress('10.1.2.3', list));
+  assert.ok(isAdmittedAddress('::ffff:10.1.2.3', list));
+  assert.ok(isAdmittedAddress('fd12::1', list));
+  assert.ok(!isAdmittedAddress('10.2.0.1', list));
+  assert.ok(!isAdmittedAddress('', list));
+  assert.ok(!isAdmittedAddress('10.1.2.3', null));
+  for (const lo of ['127.0.0.1', '::ffff:127.0.0.1', '::1']) {
+    assert.ok(!isAdmittedAddress(lo, list), `${lo} is not listed`);
+    assert.ok(!isAdmittedAddress(lo, null, { trustLoopback: false }));
+    assert.ok(isAdmittedAddress(lo, null, { trustLoopback: true }), `${lo} is loopback`);
+  }
+  assert.ok(!isAdmittedAddress('', null, { trustLoopback: true }));
 });
 
 test('handshakes in progress are capped in all and per source', () => {

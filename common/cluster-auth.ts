@@ -126,7 +126,7 @@ export class ServerGate {
 
   /** A trusted address: its frames may be large from the start. */
   get trustedAddress(): boolean {
-    return isListed(this.policy.trusted, this.remoteAddress);
+    return isAdmittedAddress(this.remoteAddress, this.policy.trusted);
   }
 
   /** True while the handshake may still go on; false once it took too long. */
@@ -287,8 +287,16 @@ export function authenticateSocket(socket: net.Socket, secret: Buffer, identity:
   });
 }
 
-function isListed(list: net.BlockList | null, address: string): boolean {
-  if (!list || address === '') return false;
+/**
+ * True when a peer at `address` (a socket's remote address; "" when it is
+ * not known) is admitted by address alone: it is in `list` (an IPv4-mapped
+ * IPv6 address is checked as its IPv4 form), or it is loopback and
+ * `trustLoopback` is set. A null list admits no one by listing.
+ */
+export function isAdmittedAddress(address: string, list: net.BlockList | null, opts: { trustLoopback?: boolean } = {}): boolean {
+  if (address === '') return false;
+  if (opts.trustLoopback === true && isLoopbackHost(address)) return true;
+  if (!list) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return net.isIPv4(v4) ? list.check(v4, 'ipv4') : list.check(address, 'ipv6');
 }

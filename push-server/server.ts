@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { isLoopbackHost } from '../common/cluster-auth.ts';
+import { isAdmittedAddress } from '../common/cluster-auth.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
 import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
@@ -21,14 +21,6 @@ export interface ListenerOptions {
 
 /** The bytes one request may hold before its link stops being read (with maxPendingPerLink requests). */
 const PENDING_BYTES_PER_LINK = 32 * 1024 * 1024;
-
-/** True when `address` is loopback (and loopback is trusted) or in `list`. */
-export function admitted(address: string, trustLoopback: boolean, list: net.BlockList | null): boolean {
-  if (trustLoopback && isLoopbackHost(address)) return true;
-  if (!list || address === '') return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return net.isIPv4(v4) ? list.check(v4, 'ipv4') : list.check(address, 'ipv6');
-}
 
 /**
  * The listener for push links. Like TeamTalk's push_server: a link speaks
@@ -90,7 +82,7 @@ export class PushListener {
     const peer = `${address}:${socket.remotePort}`;
     const why = !this.intake
       ? 'shutting down'
-      : !admitted(address, this.opts.trustLoopback, this.opts.trustedPeers)
+      : !isAdmittedAddress(address, this.opts.trustedPeers, { trustLoopback: this.opts.trustLoopback })
         ? 'address not trusted (PUSH_TRUSTED_PEERS)'
         : this.links.size >= this.opts.maxLinks
           ? `no room: ${this.links.size} links (PUSH_MAX_LINKS)`

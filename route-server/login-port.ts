@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { isLoopbackHost } from '../common/cluster-auth.ts';
+import { isAdmittedAddress } from '../common/cluster-auth.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
 import { PduSocket } from '../common/pdu-socket.ts';
 import { Cid, decodeBody } from '../proto/commands.ts';
@@ -72,15 +72,6 @@ interface LoginLink {
   readonly id: number;
   readonly conn: PduSocket;
   readonly log: Logger;
-}
-
-/** True when `address` is loopback (and loopback is trusted) or in `list`. */
-export function admittedAddress(address: string, trustLoopback: boolean, list: net.BlockList | null): boolean {
-  if (address === '') return false;
-  if (trustLoopback && isLoopbackHost(address)) return true;
-  if (!list) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return net.isIPv4(v4) ? list.check(v4, 'ipv4') : list.check(address, 'ipv6');
 }
 
 /** `a` is less loaded than `b`: lower cur/max, then fewer connections (presence.ts's rule). */
@@ -196,7 +187,7 @@ export class LoginPort {
     const peer = `${address}:${socket.remotePort}`;
     const why = this.stopped
       ? 'shutting down'
-      : !admittedAddress(address, this.opts.trustLoopback, this.opts.trusted)
+      : !isAdmittedAddress(address, this.opts.trusted, { trustLoopback: this.opts.trustLoopback })
         ? 'address not trusted (ROUTE_TRUSTED_PEERS)'
         : this.links.size >= this.opts.maxLinks
           ? `no room: ${this.links.size} links (ROUTE_MAX_LINKS)`
