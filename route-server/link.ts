@@ -16,6 +16,19 @@ export interface RouteLinkHooks {
 }
 
 /**
+ * The ticker that keeps a route-server listener's links alive: it runs
+ * `tick` often enough that a heartbeat is at most half a heartbeat interval
+ * late and a silent link is dropped at most a quarter of the link timeout
+ * late (between 10 ms and 1 s), and never keeps the process up by itself.
+ */
+export function linkTicker(heartbeatIntervalMs: number, linkTimeoutMs: number, tick: () => void): NodeJS.Timeout {
+  const period = Math.max(10, Math.min(1000, heartbeatIntervalMs >> 1, linkTimeoutMs >> 2));
+  const ticker = setInterval(tick, period);
+  ticker.unref();
+  return ticker;
+}
+
+/**
  * The route protocol a peer speaks: "ours" (an access server of ours: it
  * registers with CID_OTHER_MSG_SERV_INFO first and understands the CID_EXT_*
  * commands), "classic" (TeamTalk's C++ msg_server: it never registers here

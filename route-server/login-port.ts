@@ -18,7 +18,8 @@ import { listen, settleWithin } from '../common/lifecycle.ts';
 import { PduSocket } from '../common/pdu-socket.ts';
 import { Cid, decodeBody } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
-import type { ServerChoice, ServerInfo } from './presence.ts';
+import { linkTicker } from './link.ts';
+import { serverInfoOf, type ServerChoice, type ServerInfo } from './presence.ts';
 
 /** A registration or a count update is < 300 bytes; nothing a msg_server sends here comes near this. */
 export const LOGIN_MAX_FRAME_BYTES = 64 * 1024;
@@ -130,9 +131,7 @@ export class LoginPort {
     private readonly log: Logger,
   ) {
     this.server = net.createServer((socket) => this.accept(socket));
-    const period = Math.max(10, Math.min(1000, opts.heartbeatIntervalMs >> 1, opts.linkTimeoutMs >> 2));
-    this.ticker = setInterval(() => this.tick(), period);
-    this.ticker.unref();
+    this.ticker = linkTicker(opts.heartbeatIntervalMs, opts.linkTimeoutMs, () => this.tick());
   }
 
   listen(): Promise<{ host: string; port: number }> {
@@ -265,14 +264,7 @@ export class LoginPort {
       this.bad(link, pdu, `port ${m.port} out of range`);
       return;
     }
-    const info: ServerInfo = {
-      serverId: m.hostName,
-      ip1: m.ip1,
-      ip2: m.ip2,
-      port: m.port,
-      maxConnCnt: m.maxConnCnt,
-      curConnCnt: m.curConnCnt,
-    };
+    const info = serverInfoOf(m);
     const again = this.servers.has(link.id);
     this.servers.set(link.id, info);
     this.stats.servers = this.servers.size;

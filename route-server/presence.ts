@@ -4,6 +4,7 @@
  * (one link is one access server), so everything a server reported goes away
  * with its link. Pure data: no sockets, no logging.
  */
+import type { IM } from '../proto/messages.ts';
 
 /** What an access server says about itself in CID_OTHER_MSG_SERV_INFO. */
 export interface ServerInfo {
@@ -14,6 +15,18 @@ export interface ServerInfo {
   port: number;
   maxConnCnt: number;
   curConnCnt: number;
+}
+
+/** What a CID_OTHER_MSG_SERV_INFO registers: the server's own report, its `host_name` as its server id. */
+export function serverInfoOf(m: Readonly<IM.Server.IMMsgServInfo>): ServerInfo {
+  return {
+    serverId: m.hostName,
+    ip1: m.ip1,
+    ip2: m.ip2,
+    port: m.port,
+    maxConnCnt: m.maxConnCnt,
+    curConnCnt: m.curConnCnt,
+  };
 }
 
 /** The outcome of choosing an access server for a new client (TeamTalk's codes). */

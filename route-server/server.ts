@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Cid } from '../proto/commands.ts';
 import { encodePdu, type Pdu } from '../proto/header.ts';
 import type { Registry, RouteContext, RouteStats } from './handlers/types.ts';
-import { RouteLink, type LinkOptions } from './link.ts';
+import { linkTicker, RouteLink, type LinkOptions } from './link.ts';
 import { HeldDeliveries } from './held.ts';
 import { PresenceTable } from './presence.ts';
 import { listen, settleWithin } from '../common/lifecycle.ts';
@@ -56,9 +56,7 @@ export class RouteServer implements RouteContext {
     // A live peer heartbeats every heartbeat interval at the latest.
     this.takeoverSilenceMs = 2 * opts.heartbeatIntervalMs;
     this.server = net.createServer((socket) => this.accept(socket));
-    const period = Math.max(10, Math.min(1000, opts.heartbeatIntervalMs >> 1, opts.linkTimeoutMs >> 2));
-    this.ticker = setInterval(() => this.tick(), period);
-    this.ticker.unref();
+    this.ticker = linkTicker(opts.heartbeatIntervalMs, opts.linkTimeoutMs, () => this.tick());
   }
 
   listen(): Promise<{ host: string; port: number }> {

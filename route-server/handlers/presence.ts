@@ -9,7 +9,7 @@ import { Cid, encodeBody } from '../../proto/commands.ts';
 import { encodePdu } from '../../proto/header.ts';
 import { AuthResult, refusalPdu } from '../../common/cluster-auth.ts';
 import type { RouteLink } from '../link.ts';
-import { isPcClient } from '../presence.ts';
+import { isPcClient, serverInfoOf } from '../presence.ts';
 import { send } from './send.ts';
 import { ACCESS_ROLE, decodeOrNull, type Handler, type RouteContext } from './types.ts';
 
@@ -53,14 +53,7 @@ export const onMsgServInfo: Handler = (ctx, from, pdu) => {
     }
     from.log.warn({ serverId: m.hostName, previousLink: holder.id, sameProcess, silentMs }, 'server id taken over from an older link');
   }
-  const stale = ctx.presence.register(from.id, {
-    serverId: m.hostName,
-    ip1: m.ip1,
-    ip2: m.ip2,
-    port: m.port,
-    maxConnCnt: m.maxConnCnt,
-    curConnCnt: m.curConnCnt,
-  });
+  const stale = ctx.presence.register(from.id, serverInfoOf(m));
   from.serverId = m.hostName;
   from.log.info({ serverId: m.hostName, ip1: m.ip1, ip2: m.ip2, port: m.port, max: m.maxConnCnt, cur: m.curConnCnt }, 'access server registered');
   if (stale !== undefined) ctx.dropLink(stale, `server ${m.hostName} registered again on link ${from.id}`);
