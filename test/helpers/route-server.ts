@@ -9,6 +9,7 @@ import { loadConfig } from '../../route-server/config.ts';
 import { startRouteServer, type RunningRouteServer } from '../../route-server/route-server.ts';
 import type { PeerIdentity } from '../../common/cluster-auth.ts';
 import { TEST_CLUSTER_SECRET } from './db-proxy.ts';
+import { Waiters } from './waiters.ts';
 
 export async function startTestRouteServer(env: Record<string, string> = {}): Promise<RunningRouteServer> {
   const level = process.env.TEST_LOG_LEVEL ?? 'silent';
@@ -31,17 +32,17 @@ export class FakeAccessServer {
   readonly pushes: Received[] = [];
   heartbeats = 0;
   isClosed = false;
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new Waiters();
 
   private constructor(readonly client: PduClient) {
     client.on('push', (r: Received) => {
       if (r.commandId === Cid.CID_OTHER_HEARTBEAT) this.heartbeats++;
       else this.pushes.push(r);
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
     client.on('close', () => {
       this.isClosed = true;
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
   }
 
@@ -99,21 +100,8 @@ export class FakeAccessServer {
   }
 
   /** Waits for a push matching `pred`; rejects after `timeoutMs`. */
-  async waitFor(pred: (r: Received) => boolean, timeoutMs = 2000): Promise<Received> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.pushes.find(pred);
-      if (hit) return hit;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('no matching push in time');
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  waitFor(pred: (r: Received) => boolean, timeoutMs = 2000): Promise<Received> {
+    return this.waiters.until(() => this.pushes.find(pred), timeoutMs, 'no matching push in time');
   }
 
   /** Waits until the link is closed; rejects after `timeoutMs`. */

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { FrameDecoder } from '../../proto/frame-decoder.ts';
+import { Waiters } from './waiters.ts';
 
 export interface Got {
   serviceId: number;
@@ -42,7 +43,7 @@ export class TeamTalkPeer {
   readonly got: Got[] = [];
   /** Everything it was sent, in order (heartbeats apart). */
   readonly all: Got[] = [];
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new Waiters();
 
   constructor(private readonly socket: net.Socket) {
     const decoder = new FrameDecoder();
@@ -53,7 +54,7 @@ export class TeamTalkPeer {
         this.got.push(g);
         this.all.push(g);
       }
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
     socket.on('error', () => undefined);
     // TeamTalk's servers heartbeat every 5 s on every server link.
@@ -82,21 +83,12 @@ export class TeamTalkPeer {
   }
 
   /** Takes the first PDU of `commandId` (matching `pred`) it was sent; rejects after `timeoutMs`. */
-  async next(commandId: number, pred: (body: Uint8Array) => boolean = () => true, timeoutMs = 3000): Promise<Got> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+  next(commandId: number, pred: (body: Uint8Array) => boolean = () => true, timeoutMs = 3000): Promise<Got> {
+    const take = (): Got | undefined => {
       const i = this.got.findIndex((g) => g.commandId === commandId && pred(g.body));
-      if (i >= 0) return this.got.splice(i, 1)[0]!;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no 0x${commandId.toString(16)} at the TeamTalk peer in time`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+      return i >= 0 ? this.got.splice(i, 1)[0] : undefined;
+    };
+    return this.waiters.until(take, timeoutMs, `no 0x${commandId.toString(16)} at the TeamTalk peer in time`);
   }
 
   close(): void {
@@ -107,12 +99,12 @@ export class TeamTalkPeer {
 /** A TeamTalk server's listening port: each link that connects becomes a TeamTalkPeer. */
 export class TeamTalkListener {
   readonly peers: TeamTalkPeer[] = [];
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new Waiters();
 
   private constructor(private readonly server: net.Server) {
     server.on('connection', (socket) => {
       this.peers.push(new TeamTalkPeer(socket));
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
   }
 
@@ -128,20 +120,9 @@ export class TeamTalkListener {
   }
 
   /** Resolves once `count` links have connected. */
-  async linked(count: number, timeoutMs = 3000): Promise<TeamTalkPeer[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.peers.length < count) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.peers.length} of ${count} links in time`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.peers.slice(0, count);
+  linked(count: number, timeoutMs = 3000): Promise<TeamTalkPeer[]> {
+    const enough = (): TeamTalkPeer[] | undefined => (this.peers.length >= count ? this.peers.slice(0, count) : undefined);
+    return this.waiters.until(enough, timeoutMs, () => `${this.peers.length} of ${count} links in time`);
   }
 
   async close(): Promise<void> {
