@@ -101,7 +101,7 @@ export class Delivery {
     const key = opts.orderKey ?? `u${recipients[0]}`;
     if (this.route.protocol === 'teamtalk' && this.route.configured > 0 && recipients.length > 0) {
       // TeamTalk's route_server passes its routed commands to every msg_server, each delivers them from the body; nothing else.
-      const routed = TEAMTALK_ROUTED.has(commandId) && this.route.sendByKey(key, pdu);
+      const routed = TEAMTALK_ROUTED.has(commandId) && this.route.sendByKey(key, commandId, pdu);
       if (routed) this.stats.routed++;
       // An echoed command comes back to everyone here (fromTeamTalk); delivered now as well, it would arrive twice.
       if (!routed || !TEAMTALK_ECHOED.has(commandId)) this.deliverLocal(recipients, commandId, pdu, opts.exceptConnId ?? -1);
@@ -111,11 +111,11 @@ export class Delivery {
     if (this.route.configured === 0 || recipients.length === 0) return;
     const m = message as { msgType?: number };
     if (commandId === Cid.CID_MSG_DATA && !isGroupMsgType(m.msgType ?? 0)) {
-      if (this.route.sendByKey(key, pdu)) this.stats.routed++;
+      if (this.route.sendByKey(key, commandId, pdu)) this.stats.routed++;
       return;
     }
     const wrapped: IM.Ext.IIMRouteToUsers = { userIds: recipients, commandId, pduBody: body, originServer: this.serverId };
-    if (this.route.sendByKey(key, encodePdu({ commandId: Cid.CID_EXT_ROUTE_TO_USERS }, encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, wrapped)))) {
+    if (this.route.sendByKey(key, Cid.CID_EXT_ROUTE_TO_USERS, encodePdu({ commandId: Cid.CID_EXT_ROUTE_TO_USERS }, encodeBody(Cid.CID_EXT_ROUTE_TO_USERS, wrapped)))) {
       this.stats.routed++;
     }
   }

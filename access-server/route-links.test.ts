@@ -26,7 +26,7 @@ test('deliveries no route-server takes are kept and sent, in order, within ~1 s 
   const texts = ['one', 'two', 'three'];
   for (const text of texts) {
     const body = encodeBody(Cid.CID_MSG_DATA, { fromUserId: 1, toSessionId: 2, msgId: 1, createTime: 1, msgType: 1, msgData: Buffer.from(text) });
-    assert.equal(links.sendByKey('1:2', encodePdu({ commandId: Cid.CID_MSG_DATA }, body)), true);
+    assert.equal(links.sendByKey('1:2', Cid.CID_MSG_DATA, encodePdu({ commandId: Cid.CID_MSG_DATA }, body)), true);
   }
   assert.equal(links.backlogSize, 3);
   await new Promise((r) => setTimeout(r, 1500)); // the route layer stays down a while: backoff grows to its cap
@@ -100,7 +100,7 @@ test('deliveries a route-server took but never passed on (it died with them) go 
   // A conversation whose deliveries go through route-server 1 (the relay), acked there.
   let key = '';
   for (let i = 0; i < 50 && key === ''; i++) {
-    links.sendByKey(`k${i}`, msg(`probe ${i}`));
+    links.sendByKey(`k${i}`, Cid.CID_MSG_DATA, msg(`probe ${i}`));
     const r = await Promise.race([b1.waitFor((p) => text(p) === `probe ${i}`, 300).then(() => true), b2.waitFor((p) => text(p) === `probe ${i}`, 300).then(() => false)]);
     if (r) key = `k${i}`;
   }
@@ -112,7 +112,7 @@ test('deliveries a route-server took but never passed on (it died with them) go 
 
   relay.swallow();
   const texts = ['one', 'two', 'three', 'four'];
-  for (const x of texts) assert.equal(links.sendByKey(key, msg(x)), true);
+  for (const x of texts) assert.equal(links.sendByKey(key, Cid.CID_MSG_DATA, msg(x)), true);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(links.unackedSize, texts.length, 'written, not acked');
   assert.equal(b1.pushes.some((p) => texts.includes(text(p))), false);
@@ -135,7 +135,7 @@ test('a peer that never answers the route announcement (TeamTalk\'s login_server
   const [peer] = await login.linked(1);
   await peer!.next(Cid.CID_EXT_ROUTE_ACK);
   const body = encodeBody(Cid.CID_MSG_DATA, { fromUserId: 1, toSessionId: 2, msgId: 1, createTime: 1, msgType: 1, msgData: Buffer.from('x') });
-  assert.equal(links.sendByKey('1:2', encodePdu({ commandId: Cid.CID_MSG_DATA }, body)), true);
+  assert.equal(links.sendByKey('1:2', Cid.CID_MSG_DATA, encodePdu({ commandId: Cid.CID_MSG_DATA }, body)), true);
   await new Promise((r) => setTimeout(r, 1300)); // past the announcement wait
   assert.equal(links.usableCount, 0);
   assert.equal(links.backlogSize, 1);

@@ -9,8 +9,7 @@ import type { AccessConfig, RouteProtocol } from './config.ts';
 import { pickByKey } from './conversation.ts';
 import { PeerLink } from './peer-link.ts';
 
-/** Byte offsets of command_id and seq_num in the PDU header. */
-const CID_OFFSET = 10;
+/** Byte offset of seq_num in the PDU header. */
 const SEQ_OFFSET = 12;
 
 /** Most ServerUserStat entries in one CID_OTHER_ONLINE_USER_INFO. */
@@ -217,12 +216,13 @@ export class RouteLinks {
   }
 
   /**
-   * Hands one delivery to the route-server link `key` hashes to (another one
-   * if that write fails); kept in the backlog when none takes it. False only
-   * when it had to be dropped (backlog full).
+   * Hands one delivery (`bytes`, a whole PDU of command `commandId`) to the
+   * route-server link `key` hashes to (another one if that write fails);
+   * kept in the backlog when none takes it. False only when it had to be
+   * dropped (backlog full).
    */
-  sendByKey(key: string, bytes: Uint8Array): boolean {
-    if (!this.carries(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt16BE(CID_OFFSET))) return true;
+  sendByKey(key: string, commandId: number, bytes: Uint8Array): boolean {
+    if (!this.carries(commandId)) return true;
     if (this.backlog.length === 0 && this.writeByKey(key, bytes)) return true;
     this.stats.unsent++;
     return this.hold(key, bytes);
