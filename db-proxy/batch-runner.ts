@@ -21,6 +21,8 @@ export function runBatch(ctx: HandlerContext, registry: Registry, task: BatchTas
 }
 
 async function run(ctx: HandlerContext, registry: Registry, task: BatchTask): Promise<BatchResult> {
+  // Reads follow a new shard map from the next batch on; writes wait for it (message-store.ts).
+  await ctx.syncMap().catch((err: unknown) => ctx.log.warn({ err }, 'shard map not reloaded; this batch reads with the previous one'));
   const groups = new Map<number, Decoded[]>();
   const replies: BatchReply[] = [];
   for (const [index, req] of unpackRequests(task).entries()) {

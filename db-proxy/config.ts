@@ -1,3 +1,4 @@
+import { ErrorCode, ImError } from '../common/errors.ts';
 import { linkAuthFromEnv } from '../common/cluster-auth.ts';
 import { intFromEnv, requiredUrlFromEnv, stringFromEnv, type Env } from '../common/config.ts';
 import type { StorageConfig } from './context.ts';
@@ -15,6 +16,8 @@ export interface DbProxyConfig {
   httpPort: number;
   /** Detection of a Redis that lost its data and rebuild of the unread counters (redis-guard.ts). */
   redisGuard: GuardOptions;
+  /** Following the stored shard map (shard-follower.ts). */
+  shardMap: { pollMs: number; leaseMs: number };
 }
 
 /** Reads and validates db-proxy's settings; a bad value throws IM_ERR_BAD_CONFIG naming the variable. */
@@ -35,6 +38,7 @@ export function loadConfig(env: Env): DbProxyConfig {
     concurrentTasksPerWorker,
     logLevel,
     httpPort: intFromEnv(env, 'DB_PROXY_HTTP_PORT', 10601, { min: -1, max: 65535 }),
+    shardMap: mapFollowingFromEnv(env),
     redisGuard: {
       checkMs: intFromEnv(env, 'DB_PROXY_REDIS_CHECK_MS', 1000, { min: 0, max: 3_600_000 }),
       batch: intFromEnv(env, 'DB_PROXY_REBUILD_BATCH', 500, { min: 1, max: 10_000 }),
@@ -78,4 +82,14 @@ export function loadConfig(env: Env): DbProxyConfig {
     },
   };
   return Object.freeze(config);
+}
+
+/** How db-proxy follows the stored shard map; the lease must outlast a few polls. */
+function mapFollowingFromEnv(env: Env): { pollMs: number; leaseMs: number } {
+  const pollMs = intFromEnv(env, 'DB_PROXY_MAP_POLL_MS', 500, { min: 20, max: 60_000 });
+  const leaseMs = intFromEnv(env, 'DB_PROXY_MAP_LEASE_MS', 3000, { min: 100, max: 600_000 });
+  if (leaseMs < 3 * pollMs) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `DB_PROXY_MAP_LEASE_MS (${leaseMs}) must be at least 3 × DB_PROXY_MAP_POLL_MS (${pollMs})`);
+  }
+  return { pollMs, leaseMs };
 }

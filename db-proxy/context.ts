@@ -7,7 +7,10 @@ import { withAlloc } from './handlers/msg-ids.ts';
 import type { HandlerContext } from './handlers/types.ts';
 import { Mysql } from './storage/mysql.ts';
 import { createRedis } from './storage/redis.ts';
+import { withoutDeadline } from './storage/deadline.ts';
+import { ShardFence } from './storage/shard-fence.ts';
 import { parseShardMap } from './storage/shard-map.ts';
+import { mapAt } from './storage/shard-map-store.ts';
 
 /** What a worker needs to build its own connections (plain data: it crosses threads). */
 export interface StorageConfig {
@@ -15,8 +18,10 @@ export interface StorageConfig {
   redisUrl: string;
   redisKeyPrefix: string;
   shards: number;
-  /** SHARD_MAP text; empty puts every shard on mysqlUrl. */
+  /** SHARD_MAP text; empty puts every shard on mysqlUrl. Once started, the text of the stored map in force. */
   shardMap: string;
+  /** Version of `shardMap` in shard_map (0: not stored, as in tools that read the environment only). */
+  mapVersion?: number;
   mysqlConnections: number;
   mysqlQueueLimit: number;
   connectTimeoutMs: number;
@@ -33,9 +38,13 @@ export interface OwnedContext extends HandlerContext {
   close(): Promise<void>;
 }
 
-/** Opens one set of connections (one per worker, or one for inline mode). */
-export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
-  const mysql = new Mysql(parseShardMap(cfg.mysqlUrl, cfg.shards, cfg.shardMap), {
+/**
+ * Opens one set of connections (one per worker, or one for inline mode).
+ * `fence` is db-proxy's (shared with its workers); a context without one
+ * (tools, tests) has a fence of its own nobody freezes.
+ */
+export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFence = new ShardFence()): OwnedContext {
+  const mysql = new Mysql(parseShardMap(cfg.mysqlUrl, cfg.shards, cfg.shardMap, cfg.mapVersion ?? 0), {
     connectionLimit: cfg.mysqlConnections,
     queueLimit: cfg.mysqlQueueLimit,
     connectTimeoutMs: cfg.connectTimeoutMs,
@@ -55,11 +64,29 @@ export function createContext(cfg: StorageConfig, log?: Logger): OwnedContext {
   withGroupBump(redis);
   withUnreadScripts(redis);
   withMarkRead(redis);
+  const logger = log ?? pino({ level: cfg.logLevel }).child({ proc: 'db-proxy-worker' });
+  let loading: Promise<void> | null = null;
+  const syncMap = (): Promise<void> => {
+    const want = fence.version;
+    if (want === 0 || want === mysql.map.version) return Promise.resolve();
+    loading ??= withoutDeadline(() => mapAt(mysql.main, cfg.mysqlUrl, want))
+      .then((map) => {
+        if (map.version > mysql.map.version) mysql.setMap(map);
+      })
+      .finally(() => {
+        loading = null;
+      });
+    return loading.then(syncMap);
+  };
   return {
     mysql,
     redis,
-    shards: cfg.shards,
-    log: log ?? pino({ level: cfg.logLevel }).child({ proc: 'db-proxy-worker' }),
+    get shards() {
+      return mysql.map.shards;
+    },
+    fence,
+    syncMap,
+    log: logger,
     now: () => Math.floor(Date.now() / 1000),
     async close() {
       redis.disconnect();

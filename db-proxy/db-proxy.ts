@@ -1,14 +1,18 @@
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { DbProxyConfig } from './config.ts';
-import { createContext } from './context.ts';
-import { createExecutor } from './executor.ts';
+import { createContext, type StorageConfig } from './context.ts';
+import { createExecutor, type Executor } from './executor.ts';
 import { registry } from './handlers/index.ts';
 import { RedisGuard } from './redis-guard.ts';
 import { answerMetrics } from './metrics.ts';
 import { DbProxyServer } from './server.ts';
+import { ShardMapFollower, shardMapChannel } from './shard-follower.ts';
+import { ShardFence } from './storage/shard-fence.ts';
 import { checkShardLayout } from './storage/shard-layout.ts';
-import { parseShardMap } from './storage/shard-map.ts';
+import { mapText, parseShardMap, type ShardMap } from './storage/shard-map.ts';
 
 export interface RunningDbProxy {
   address: { host: string; port: number };
@@ -21,22 +25,38 @@ export interface RunningDbProxy {
   close(): Promise<void>;
 }
 
-/** Checks the shard layout (refuses to start on a wrong one), then starts the executor (workers or inline) and the listener. */
+/**
+ * Reads (or seeds) the shard map in force and follows it, checks the shard
+ * layout (refuses to start on a wrong one), then starts the executor
+ * (workers or inline) and the listener.
+ */
 export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<RunningDbProxy> {
-  const { mysqlUrl, shards, shardMap, connectTimeoutMs } = config.storage;
-  await checkShardLayout(parseShardMap(mysqlUrl, shards, shardMap), { connectTimeoutMs });
-  const executor = await createExecutor({
-    workers: config.workers,
-    concurrentTasksPerWorker: config.concurrentTasksPerWorker,
-    maxQueue: config.server.maxInFlightBatches * 2,
-    storage: config.storage,
-  });
+  const fence = new ShardFence();
+  const follower = await startFollower(config, fence, log.child({ part: 'shard-map' }));
+  let executor: Executor;
+  let storage: StorageConfig;
+  try {
+    const map = follower.current;
+    // Workers start on the stored map; they follow its versions through the fence.
+    storage = { ...config.storage, shards: map.shards, shardMap: mapText(map), mapVersion: map.version };
+    executor = await createExecutor({
+      workers: config.workers,
+      concurrentTasksPerWorker: config.concurrentTasksPerWorker,
+      maxQueue: config.server.maxInFlightBatches * 2,
+      storage,
+      fence,
+    });
+  } catch (err) {
+    await follower.close();
+    throw err;
+  }
   const server = new DbProxyServer(config.server, executor, registry, log);
   let address;
   try {
     address = await server.listen();
   } catch (err) {
     await executor.close();
+    await follower.close();
     throw err;
   }
   let ops: OpsServer | null = null;
@@ -60,11 +80,12 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
     } catch (err) {
       server.destroy();
       await executor.close();
+      await follower.close();
       throw err;
     }
   }
   // A few connections of its own: a rebuild must not take the workers' pools.
-  const guardCtx = createContext({ ...config.storage, mysqlConnections: 2 }, log.child({ part: 'redis-guard' }));
+  const guardCtx = createContext({ ...storage, mysqlConnections: 2 }, log.child({ part: 'redis-guard' }), fence);
   const redisGuard = new RedisGuard(guardCtx, config.redisGuard, log.child({ part: 'redis-guard' }));
   redisGuard.start();
   let closing: Promise<void> | null = null;
@@ -78,8 +99,27 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
         .close()
         .then(() => server.close())
         .then(() => ops?.close())
-        .then(() => executor.close());
+        .then(() => executor.close())
+        .then(() => follower.close())
+        .then(() => guardCtx.close());
       return closing;
     },
   };
+}
+
+/** The shard map follower of one db-proxy, on a small pool of its own on the main database (closed with it). */
+async function startFollower(config: DbProxyConfig, fence: ShardFence, log: Logger): Promise<ShardMapFollower> {
+  const { mysqlUrl, shards, shardMap, connectTimeoutMs, redisUrl, redisKeyPrefix } = config.storage;
+  const pool = mysql.createPool({ uri: mysqlUrl, connectionLimit: 2, connectTimeout: connectTimeoutMs, enableKeepAlive: true });
+  const subscriber = new Redis(redisUrl, { connectTimeout: connectTimeoutMs, retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 6), 2000) });
+  subscriber.on('error', () => undefined);
+  const follower = new ShardMapFollower(pool, fence, { ...config.shardMap, channel: shardMapChannel(redisKeyPrefix) }, log, subscriber);
+  try {
+    const check = (map: ShardMap): Promise<void> => checkShardLayout(map, { connectTimeoutMs });
+    await follower.start(parseShardMap(mysqlUrl, shards, shardMap), shardMap.trim() !== '', check);
+  } catch (err) {
+    await follower.close();
+    throw err;
+  }
+  return follower;
 }

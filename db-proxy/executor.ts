@@ -4,6 +4,7 @@ import { runBatch } from './batch-runner.ts';
 import { createContext, whenRedisReady, type StorageConfig } from './context.ts';
 import { registry } from './handlers/index.ts';
 import { bindOutcomeCounters, OutcomeCounters } from './outcome-stats.ts';
+import type { ShardFence } from './storage/shard-fence.ts';
 
 /** Runs packed batches: on a piscina pool, or inline on the event loop (0 workers). */
 export interface Executor {
@@ -17,6 +18,8 @@ export interface Executor {
 export interface WorkerData {
   storage: StorageConfig;
   outcomes: SharedArrayBuffer;
+  /** The ShardFence's buffer, shared with the event loop. */
+  fence: SharedArrayBuffer;
 }
 
 export interface ExecutorOptions {
@@ -25,12 +28,14 @@ export interface ExecutorOptions {
   /** Tasks piscina may queue beyond the running ones. */
   maxQueue: number;
   storage: StorageConfig;
+  /** The fence the shard map follower freezes (shared with every worker). */
+  fence: ShardFence;
 }
 
 export async function createExecutor(opts: ExecutorOptions): Promise<Executor> {
   const outcomes = new OutcomeCounters();
   if (opts.workers === 0) {
-    const ctx = createContext(opts.storage);
+    const ctx = createContext(opts.storage, undefined, opts.fence);
     bindOutcomeCounters(ctx.mysql, outcomes);
     await whenRedisReady(ctx, opts.storage.connectTimeoutMs);
     return {
@@ -48,7 +53,7 @@ export async function createExecutor(opts: ExecutorOptions): Promise<Executor> {
     atomics: 'disabled',
     idleTimeout: Infinity,
     maxQueue: opts.maxQueue,
-    workerData: { storage: opts.storage, outcomes: outcomes.buffer } satisfies WorkerData,
+    workerData: { storage: opts.storage, outcomes: outcomes.buffer, fence: opts.fence.buffer } satisfies WorkerData,
   });
   // Boot every worker (module load, connections) before the first request:
   // its deadline must not pay for that. Empty batches, one per task slot, so

@@ -10,13 +10,14 @@ import { createContext, whenRedisReady, type OwnedContext } from './context.ts';
 import type { WorkerData } from './executor.ts';
 import { registry } from './handlers/index.ts';
 import { bindOutcomeCounters, OutcomeCounters } from './outcome-stats.ts';
+import { ShardFence } from './storage/shard-fence.ts';
 
 let ctx: Promise<OwnedContext> | null = null;
 
 function context(): Promise<OwnedContext> {
   ctx ??= (async () => {
     const data = workerData as WorkerData;
-    const c = createContext(data.storage);
+    const c = createContext(data.storage, undefined, new ShardFence(data.fence));
     bindOutcomeCounters(c.mysql, new OutcomeCounters(data.outcomes));
     await whenRedisReady(c, data.storage.connectTimeoutMs);
     return c;

@@ -104,3 +104,23 @@ test('with the map, rows, history and msg-id re-seeding use the server that hold
     await fx.close();
   }
 });
+
+test('once stored, the map wins over SHARD_MAP, and a SHARDS other than its count is refused', async () => {
+  const fx = await startTestDbProxy({ SHARD_MAP: '' }, main);
+  try {
+    const c = await fx.connect();
+    const [rel] = await main.pool.query<RowDataPacket[]>('SELECT id, smallId, bigId FROM IMRelationShip WHERE id % 4 = 2 LIMIT 1');
+    const r = await c.request(Cid.CID_MSG_DATA, { fromUserId: rel[0]!.smallId, toSessionId: rel[0]!.bigId, msgId: 0, createTime: 1_700_000_000, msgType: 1, msgData: Buffer.from('stored map') }, { expect: Cid.CID_MSG_DATA });
+    const msgId = (r.message as IM.Message.IMMsgData).msgId;
+    const [rows] = await other.pool.query<RowDataPacket[]>('SELECT content FROM IMMessage_2 WHERE relateId = ? AND msgId = ?', [rel[0]!.id, msgId]);
+    assert.equal(rows.length, 1, 'on the server the stored map names, not on MYSQL_URL');
+  } finally {
+    await fx.close();
+  }
+  await main.pool.query('UPDATE schema_shards SET shards = 8');
+  try {
+    await assert.rejects(startTestDbProxy({ SHARDS: '8' }, main), refused(/SHARDS=8, but the shard map in force \(version 1\) has 4 shards/));
+  } finally {
+    await main.pool.query('UPDATE schema_shards SET shards = 4');
+  }
+});

@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
 import { outcomeCountersOf } from '../outcome-stats.ts';
+import { remainingMs } from '../storage/deadline.ts';
 import { classify } from '../storage/mysql-errors.ts';
 import { insertTransaction, type Outcome, type Row } from './message-insert.ts';
 import { confirmRow, readBack } from './message-readback.ts';
@@ -19,6 +20,26 @@ import type { HandlerContext } from './types.ts';
  * is recognised by the unique key.
  */
 export async function insertRows(ctx: HandlerContext, rows: readonly Row[]): Promise<Map<number, Outcome>> {
+  const shards = [...new Set(rows.map((r) => r.convId % ctx.shards))];
+  // Held while a shard map change freezes one of these shards; nothing is written if that outlasts the batch.
+  const leave = await ctx.fence.enter(shards, remainingMs(FENCE_WAIT_MS));
+  try {
+    // The map may have changed while we waited; a split changes the shards themselves.
+    await ctx.syncMap();
+    if (rows.some((r) => !shards.includes(r.convId % ctx.shards))) {
+      leave();
+      return await insertRows(ctx, rows);
+    }
+    return await insertPlaced(ctx, rows);
+  } finally {
+    leave();
+  }
+}
+
+/** The longest a write waits for a shard map freeze outside a batch (inside one, the batch deadline cuts it). */
+const FENCE_WAIT_MS = 5000;
+
+async function insertPlaced(ctx: HandlerContext, rows: readonly Row[]): Promise<Map<number, Outcome>> {
   const byServer = new Map<Pool, Map<string, Row[]>>();
   for (const r of rows) {
     const shard = r.convId % ctx.shards;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { HandlerContext } from './types.ts';
-import type { Mysql } from '../storage/mysql.ts';
+import { remainingMs } from '../storage/deadline.ts';
 import { REBUILD_LOCK_KEY } from './unread-counters.ts';
 
 /**
@@ -65,7 +65,7 @@ export async function allocateMsgIds(ctx: HandlerContext, reqs: readonly IdReque
   const first = await alloc(redis, reqs, reqs.map(() => ''));
   const missing = first.last.map((v, i) => (v < 0 ? i : -1)).filter((i) => i >= 0);
   if (missing.length === 0) return first;
-  const seeds = await Promise.all(missing.map((i) => maxStoredMsgId(ctx.mysql, ctx.shards, reqs[i]!)));
+  const seeds = await Promise.all(missing.map((i) => maxStoredMsgId(ctx, reqs[i]!)));
   const seeded = await alloc(redis, missing.map((i) => reqs[i]!), seeds.map(String));
   missing.forEach((i, j) => (first.last[i] = seeded.last[j]!));
   return { last: first.last, rebuilding: first.rebuilding || seeded.rebuilding };
@@ -82,12 +82,23 @@ function keyOf(r: IdRequest): string {
   return r.kind === 'single' ? `msg_id_${r.id}` : `group_msg_id_${r.id}`;
 }
 
-export async function maxStoredMsgId(mysql: Mysql, shards: number, r: IdRequest): Promise<number> {
-  const shard = r.id % shards;
-  const sql =
-    r.kind === 'single'
-      ? `SELECT COALESCE(MAX(msgId), 0) AS m FROM IMMessage_${shard} WHERE relateId = ?`
-      : `SELECT COALESCE(MAX(msgId), 0) AS m FROM IMGroupMessage_${shard} WHERE groupId = ?`;
-  const rows = await mysql.query<{ m: number }[]>(mysql.shard(shard), sql, [r.id]);
-  return Number(rows[0]?.m ?? 0);
+export async function maxStoredMsgId(ctx: HandlerContext, r: IdRequest): Promise<number> {
+  // Inside the fence, on the map in force: a seed read from a shard's old server after a move would be too low.
+  const shard = r.id % ctx.shards;
+  const leave = await ctx.fence.enter([shard], remainingMs(SEED_FENCE_WAIT_MS));
+  try {
+    await ctx.syncMap();
+    if (r.id % ctx.shards !== shard) return await maxStoredMsgId(ctx, r);
+    const sql =
+      r.kind === 'single'
+        ? `SELECT COALESCE(MAX(msgId), 0) AS m FROM IMMessage_${shard} WHERE relateId = ?`
+        : `SELECT COALESCE(MAX(msgId), 0) AS m FROM IMGroupMessage_${shard} WHERE groupId = ?`;
+    const rows = await ctx.mysql.query<{ m: number }[]>(ctx.mysql.shard(shard), sql, [r.id]);
+    return Number(rows[0]?.m ?? 0);
+  } finally {
+    leave();
+  }
 }
+
+/** The longest a seed read waits for a shard map freeze outside a batch. */
+const SEED_FENCE_WAIT_MS = 5000;

@@ -44,7 +44,7 @@ export async function latestIds(ctx: HandlerContext, convs: readonly IdRequest[]
   if (convs.length === 0) return [];
   const keys = convs.map((c) => (c.kind === 'single' ? `msg_id_${c.id}` : `group_msg_id_${c.id}`));
   const values = await ctx.redis.mget(keys);
-  return Promise.all(convs.map(async (c, i) => (values[i] ? Number(values[i]) : maxStoredMsgId(ctx.mysql, ctx.shards, c))));
+  return Promise.all(convs.map(async (c, i) => (values[i] ? Number(values[i]) : maxStoredMsgId(ctx, c))));
 }
 
 /**

@@ -1,13 +1,18 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Mysql } from '../storage/mysql.ts';
+import type { ShardFence } from '../storage/shard-fence.ts';
 
 /** What a handler can reach inside a worker (or inline on the main thread). */
 export interface HandlerContext {
   mysql: Mysql;
   redis: Redis;
-  /** N: IMMessage_{relateId % N}, IMGroupMessage_{groupId % N}. */
-  shards: number;
+  /** N: IMMessage_{relateId % N}, IMGroupMessage_{groupId % N} (the map in force; it can change while running). */
+  readonly shards: number;
+  /** Writes to shard tables enter it (storage/shard-fence.ts): a shard map change freezes them. */
+  fence: ShardFence;
+  /** Follows the map version in force (the fence says which) before shard tables are used. */
+  syncMap(): Promise<void>;
   log: Logger;
   /** Unix time in seconds. */
   now(): number;

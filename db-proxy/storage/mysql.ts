@@ -34,24 +34,35 @@ export interface MysqlOptions {
  * client gave up.
  */
 export class Mysql {
-  readonly map: ShardMap;
+  private current: ShardMap;
   private readonly pools = new Map<string, Pool>();
   private readonly opts: MysqlOptions;
   private ended = false;
 
   constructor(map: ShardMap, opts: MysqlOptions) {
-    this.map = map;
+    this.current = map;
     this.opts = opts;
+  }
+
+  /** The shard map these pools follow. */
+  get map(): ShardMap {
+    return this.current;
+  }
+
+  /** Follows a newer version of the map: later calls of shard() use it (pools of servers it names open on first use). */
+  setMap(map: ShardMap): void {
+    if (map.mainUrl !== this.current.mainUrl) throw new ImError(ErrorCode.BAD_CONFIG, 'a shard map cannot move the main database');
+    this.current = map;
   }
 
   /** The pool holding unsharded tables. */
   get main(): Pool {
-    return this.poolFor(this.map.mainUrl);
+    return this.poolFor(this.current.mainUrl);
   }
 
   /** The pool holding shard `shard`'s tables. */
   shard(shard: number): Pool {
-    const url = this.map.shardUrls[shard];
+    const url = this.current.shardUrls[shard];
     if (url === undefined) throw new ImError(ErrorCode.STORAGE, `no server for shard ${shard}`);
     return this.poolFor(url);
   }

@@ -9,13 +9,15 @@ import { ErrorCode, ImError } from '../../common/errors.ts';
  * named fall back to the main server.
  */
 export interface ShardMap {
+  /** Version in shard_map (0: read from the environment, not stored). */
+  readonly version: number;
   readonly shards: number;
   readonly mainUrl: string;
   /** One URL per shard index. */
   readonly shardUrls: readonly string[];
 }
 
-export function parseShardMap(mainUrl: string, shards: number, text = ''): ShardMap {
+export function parseShardMap(mainUrl: string, shards: number, text = '', version = 0): ShardMap {
   const urls: string[] = new Array<string>(shards).fill(mainUrl);
   const seen = new Set<number>();
   for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
@@ -23,7 +25,7 @@ export function parseShardMap(mainUrl: string, shards: number, text = ''): Shard
     const range = eq > 0 ? part.slice(0, eq).trim() : '';
     const url = eq > 0 ? part.slice(eq + 1).trim() : '';
     const m = /^(\d+)(?:-(\d+))?$/.exec(range);
-    if (!m || !/^mysql:\/\//.test(url)) {
+    if (!m || !/^(mysql|mariadb):\/\//.test(url)) {
       throw new ImError(ErrorCode.BAD_CONFIG, `SHARD_MAP: "${part}" is not "<from>-<to>=mysql://..."`);
     }
     const from = Number(m[1]);
@@ -37,7 +39,28 @@ export function parseShardMap(mainUrl: string, shards: number, text = ''): Shard
       urls[k] = url;
     }
   }
-  return Object.freeze({ shards, mainUrl, shardUrls: Object.freeze(urls) });
+  return Object.freeze({ version, shards, mainUrl, shardUrls: Object.freeze(urls) });
+}
+
+/**
+ * The map's text form, ranges merged: what shard_map.servers stores. Shards
+ * on the main server are not named (they follow MYSQL_URL, wherever it
+ * points), so the text of a map with every shard on the main server is empty.
+ */
+export function mapText(map: ShardMap): string {
+  const parts: string[] = [];
+  for (let k = 0; k < map.shards; ) {
+    let j = k;
+    while (j + 1 < map.shards && map.shardUrls[j + 1] === map.shardUrls[k]) j++;
+    if (map.shardUrls[k] !== map.mainUrl) parts.push(`${k === j ? k : `${k}-${j}`}=${map.shardUrls[k]}`);
+    k = j + 1;
+  }
+  return parts.join(';');
+}
+
+/** Whether two maps place every shard on the same server. */
+export function samePlacement(a: ShardMap, b: ShardMap): boolean {
+  return a.shards === b.shards && a.mainUrl === b.mainUrl && a.shardUrls.every((u, k) => u === b.shardUrls[k]);
 }
 
 /** One server of a map and the shards it holds (ascending). */
