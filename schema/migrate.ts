@@ -193,10 +193,20 @@ async function ensureHostShards(
 }
 
 /**
+ * Makes one server ready to hold shards `indexes` of `shards`: its database
+ * (created if missing), bookkeeping, the shard tables, the count recorded.
+ * Returns the tables created.
+ */
+export async function prepareShardHost(url: string, shards: number, indexes: readonly number[], dir = SCHEMA_DIR): Promise<string[]> {
+  const { database } = splitMysqlUrl(url);
+  return onLockedDatabase(url, (conn) => ensureHostShards(conn, database, dir, shards, indexes, () => undefined));
+}
+
+/**
  * Runs `fn` on the database of `url` (created if missing), its bookkeeping
  * tables in place, holding the database's migration lock.
  */
-async function onLockedDatabase<T>(url: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
+export async function onLockedDatabase<T>(url: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
   const { serverUrl, database } = splitMysqlUrl(url);
   let conn: Connection;
   try {

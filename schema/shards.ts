@@ -120,3 +120,19 @@ export async function ensureShards(
   ]);
   return created;
 }
+
+/**
+ * Creates shard `index` of `template` if it is missing, without recording a
+ * shard count: the tables of a split exist before the count changes.
+ */
+export async function createShardTable(conn: Connection, dir: string, template: ShardTemplate, index: number): Promise<void> {
+  const sql = await readFile(join(dir, 'shards', template.file), 'utf8');
+  await conn.query(sql.replaceAll(PLACEHOLDER, String(index)));
+}
+
+/** Records the shard count of every template on one server. */
+export async function recordShardCount(conn: Connection, shards: number): Promise<void> {
+  for (const { prefix } of SHARD_TEMPLATES) {
+    await conn.query('INSERT INTO schema_shards (template, shards) VALUES (?, ?) ON DUPLICATE KEY UPDATE shards = ?', [prefix, shards, shards]);
+  }
+}

@@ -20,12 +20,22 @@ import type { HandlerContext } from './types.ts';
  * is recognised by the unique key.
  */
 export async function insertRows(ctx: HandlerContext, rows: readonly Row[]): Promise<Map<number, Outcome>> {
+  if (rows.length === 0) return new Map();
   const shards = [...new Set(rows.map((r) => r.convId % ctx.shards))];
-  // Held while a shard map change freezes one of these shards; nothing is written if that outlasts the batch.
-  const leave = await ctx.fence.enter(shards, remainingMs(FENCE_WAIT_MS));
+  // Held while a shard map change freezes one of these shards (or the map cannot be read).
+  let leave: () => void;
+  try {
+    leave = await ctx.fence.enter(shards, remainingMs(FENCE_WAIT_MS));
+  } catch (err) {
+    return notWritten(ctx, rows, err);
+  }
   try {
     // The map may have changed while we waited; a split changes the shards themselves.
-    await ctx.syncMap();
+    try {
+      await ctx.syncMap();
+    } catch (err) {
+      return notWritten(ctx, rows, err);
+    }
     if (rows.some((r) => !shards.includes(r.convId % ctx.shards))) {
       leave();
       return await insertRows(ctx, rows);
@@ -34,6 +44,12 @@ export async function insertRows(ctx: HandlerContext, rows: readonly Row[]): Pro
   } finally {
     leave();
   }
+}
+
+/** Nothing was sent to MySQL: every row is known not stored (its unread counts are taken back by the caller). */
+function notWritten(ctx: HandlerContext, rows: readonly Row[], err: unknown): Map<number, Outcome> {
+  ctx.log.warn({ err, rows: rows.length }, 'messages not written: their shards are frozen or the shard map is unreadable');
+  return new Map(rows.map((r) => [r.index, 'refused' as const]));
 }
 
 /** The longest a write waits for a shard map freeze outside a batch (inside one, the batch deadline cuts it). */
