@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { ErrorCode, ImError } from '../common/errors.ts';
-import { formatRanges, hostsOf, parseShardMap, redactUrl } from '../db-proxy/storage/shard-map.ts';
+import { formatRanges, hostsOf, parseShardMap, redactUrl, samePlacement, type ShardMap } from '../db-proxy/storage/shard-map.ts';
 import { ensureShards, SHARD_TEMPLATES } from './shards.ts';
 
 export const SCHEMA_DIR = dirname(fileURLToPath(import.meta.url));
@@ -155,16 +155,18 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   if (!Number.isInteger(opts.shards) || opts.shards < 1 || opts.shards > MAX_SHARDS) {
     throw new ImError(ErrorCode.BAD_CONFIG, `shards must be an integer between 1 and ${MAX_SHARDS}`);
   }
-  const map = parseShardMap(opts.url, opts.shards, opts.shardMap ?? '');
-  const [main, ...others] = hostsOf(map);
+  const fromEnv = parseShardMap(opts.url, opts.shards, opts.shardMap ?? '');
   const migrations = await loadMigrations(dir);
   const { database } = splitMysqlUrl(opts.url);
+  let map = fromEnv;
   const result = await onLockedDatabase(opts.url, async (conn) => {
     const applied = await applyMigrations(conn, migrations, log);
-    const shardTablesCreated = await ensureHostShards(conn, database, dir, opts.shards, main!.shards, log);
+    map = await placementInForce(conn, fromEnv, (opts.shardMap ?? '').trim() !== '', log);
+    const shardTablesCreated = await ensureHostShards(conn, database, dir, opts.shards, hostsOf(map)[0]!.shards, log);
     log(`${database}: ${applied.length} migration(s) applied, ${shardTablesCreated.length} shard table(s) created`);
     return { database, applied, shardTablesCreated };
   });
+  const [, ...others] = hostsOf(map);
   const shardHosts: ShardHostResult[] = [];
   for (const host of others) {
     const hostDb = splitMysqlUrl(host.url).database;
@@ -174,6 +176,23 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     shardHosts.push({ url: where, shards: host.shards, tablesCreated });
   }
   return { ...result, shardHosts };
+}
+
+/**
+ * Where the shards are: the stored shard map once db-proxy seeded one
+ * (`npm run shards` changes it; SHARD_MAP then only seeds), else `fromEnv`.
+ * A SHARDS other than the stored map's count is refused.
+ */
+async function placementInForce(conn: Connection, fromEnv: ShardMap, envHasMap: boolean, log: (m: string) => void): Promise<ShardMap> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT version, shards, servers FROM shard_map ORDER BY version DESC LIMIT 1');
+  const row = rows[0];
+  if (!row) return fromEnv;
+  const stored = parseShardMap(fromEnv.mainUrl, Number(row.shards), String(row.servers), Number(row.version));
+  if (stored.shards !== fromEnv.shards) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `SHARDS=${fromEnv.shards}, but the shard map in force (version ${stored.version}) has ${stored.shards} shards: run with SHARDS=${stored.shards}`);
+  }
+  if (envHasMap && !samePlacement(stored, fromEnv)) log(`warning: SHARD_MAP differs from the shard map in force (version ${stored.version}); using the stored map`);
+  return stored;
 }
 
 /** The shard tables of both templates that one server holds, and the count recorded there. */

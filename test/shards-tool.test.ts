@@ -18,6 +18,7 @@ import * as store from '../db-proxy/storage/shard-map-store.ts';
 import type { PduClient } from '../proto/client.ts';
 import { Cid } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
+import { migrate } from '../schema/migrate.ts';
 import { openEnv, runShards } from '../scripts/shards/cli.ts';
 import { lastJob, openJob } from '../scripts/shards/jobs.ts';
 import { Progress } from '../scripts/shards/progress.ts';
@@ -177,7 +178,10 @@ test('through both: every acked message stored once where the map says, nothing 
   } finally {
     await Promise.all([...pools.values()].map((p) => p.end()));
   }
-  // A db-proxy (re)started now needs SHARDS=8: the layout and the map say so.
+  // A db-proxy (re)started now needs SHARDS=8: the layout and the map say so; migrate follows the stored map too.
   const fx = await startTestDbProxy({ ...FOLLOW, SHARDS: '8' }, main);
   await fx.close();
+  await assert.rejects(migrate({ url: main.mysqlUrl, shards: 4 }), /SHARDS=4, but the shard map in force \(version 3\) has 8 shards/);
+  const again = await migrate({ url: main.mysqlUrl, shards: 8 });
+  assert.deepEqual([again.shardTablesCreated, again.shardHosts.map((h) => [h.shards, h.tablesCreated])], [[], [[[3, 7], []]]]);
 });
