@@ -79,6 +79,9 @@ export function loadConfig(env: Env): DbProxyConfig {
       statementTimeoutMs: intFromEnv(env, 'DB_PROXY_STATEMENT_TIMEOUT_MS', failFastMs, { min: 0 }),
       redisCommandTimeoutMs: intFromEnv(env, 'DB_PROXY_REDIS_TIMEOUT_MS', Math.ceil(failFastMs / 2), { min: 50 }),
       logLevel,
+      replicas: replicasFromEnv(env, mysqlUrl),
+      replicaMaxLagMs: intFromEnv(env, 'DB_PROXY_REPLICA_MAX_LAG_MS', 1000, { min: 0, max: 3_600_000 }),
+      replicaCheckMs: intFromEnv(env, 'DB_PROXY_REPLICA_CHECK_MS', 250, { min: 20, max: 60_000 }),
     },
   };
   return Object.freeze(config);
@@ -92,4 +95,26 @@ function mapFollowingFromEnv(env: Env): { pollMs: number; leaseMs: number } {
     throw new ImError(ErrorCode.BAD_CONFIG, `DB_PROXY_MAP_LEASE_MS (${leaseMs}) must be at least 3 × DB_PROXY_MAP_POLL_MS (${pollMs})`);
   }
   return { pollMs, leaseMs };
+}
+
+/**
+ * Read replicas: MYSQL_REPLICA_URL (of MYSQL_URL's server, TeamTalk's
+ * teamtalk_slave) and MYSQL_REPLICAS, `<server url>><replica url>` pairs
+ * separated by `;`, for the servers of the shard map.
+ */
+function replicasFromEnv(env: Env, mysqlUrl: string): [string, string][] {
+  const out: [string, string][] = [];
+  const main = stringFromEnv(env, 'MYSQL_REPLICA_URL', '').trim();
+  if (main !== '') out.push([mysqlUrl, checkUrl(main, 'MYSQL_REPLICA_URL')]);
+  for (const part of stringFromEnv(env, 'MYSQL_REPLICAS', '').split(';').map((p) => p.trim()).filter(Boolean)) {
+    const gt = part.indexOf('>');
+    if (gt <= 0) throw new ImError(ErrorCode.BAD_CONFIG, `MYSQL_REPLICAS: "${part}" is not "<server url>><replica url>"`);
+    out.push([checkUrl(part.slice(0, gt).trim(), 'MYSQL_REPLICAS'), checkUrl(part.slice(gt + 1).trim(), 'MYSQL_REPLICAS')]);
+  }
+  return out;
+}
+
+function checkUrl(url: string, name: string): string {
+  if (!/^(mysql|mariadb):\/\/[^\s]+$/.test(url)) throw new ImError(ErrorCode.BAD_CONFIG, `${name}: "${url}" is not a mysql:// URL`);
+  return url;
 }

@@ -32,6 +32,10 @@ export interface StorageConfig {
   statementTimeoutMs?: number;
   redisCommandTimeoutMs: number;
   logLevel: string;
+  /** Read replicas: [server URL, its replica's URL] (MYSQL_REPLICA_URL, MYSQL_REPLICAS). */
+  replicas?: [string, string][];
+  replicaMaxLagMs?: number;
+  replicaCheckMs?: number;
 }
 
 export interface OwnedContext extends HandlerContext {
@@ -51,6 +55,9 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     queryTimeoutMs: cfg.queryTimeoutMs,
     acquireTimeoutMs: cfg.acquireTimeoutMs ?? Math.ceil(cfg.queryTimeoutMs / 2),
     statementTimeoutMs: cfg.statementTimeoutMs ?? cfg.queryTimeoutMs,
+    replicas: new Map(cfg.replicas ?? []),
+    replicaMaxLagMs: cfg.replicaMaxLagMs,
+    replicaCheckMs: cfg.replicaCheckMs,
   });
   const redis = createRedis({
     url: cfg.redisUrl,

@@ -12,7 +12,8 @@ import { DbProxyServer } from './server.ts';
 import { ShardMapFollower, shardMapChannel } from './shard-follower.ts';
 import { ShardFence } from './storage/shard-fence.ts';
 import { checkShardLayout } from './storage/shard-layout.ts';
-import { mapText, parseShardMap, type ShardMap } from './storage/shard-map.ts';
+import { REPLICA_HEARTBEAT_SQL } from './storage/mysql.ts';
+import { mapText, parseShardMap, redactUrl, type ShardMap } from './storage/shard-map.ts';
 
 export interface RunningDbProxy {
   address: { host: string; port: number };
@@ -84,6 +85,7 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
       throw err;
     }
   }
+  const heartbeats = startReplicaHeartbeats(config.storage.replicas ?? [], config.storage.replicaCheckMs ?? 250, log);
   // A few connections of its own: a rebuild must not take the workers' pools.
   const guardCtx = createContext({ ...storage, mysqlConnections: 2 }, log.child({ part: 'redis-guard' }), fence);
   const redisGuard = new RedisGuard(guardCtx, config.redisGuard, log.child({ part: 'redis-guard' }));
@@ -101,6 +103,7 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
         .then(() => ops?.close())
         .then(() => executor.close())
         .then(() => follower.close())
+        .then(() => heartbeats.close())
         .then(() => guardCtx.close());
       return closing;
     },
@@ -122,4 +125,30 @@ async function startFollower(config: DbProxyConfig, fence: ShardFence, log: Logg
     throw err;
   }
   return follower;
+}
+
+/** Writes the heartbeat row on every server that has a read replica, for the replicas' lag (storage/mysql.ts). */
+function startReplicaHeartbeats(replicas: readonly [string, string][], everyMs: number, log: Logger): { close(): Promise<void> } {
+  const servers = [...new Set(replicas.map(([server]) => server))];
+  if (servers.length === 0) return { close: async () => undefined };
+  const pools = servers.map((uri) => mysql.createPool({ uri, connectionLimit: 1, connectTimeout: 2000 }));
+  const failing = new Set<number>();
+  const timer = setInterval(() => {
+    pools.forEach((p, i) =>
+      p.query(REPLICA_HEARTBEAT_SQL).then(
+        () => failing.delete(i),
+        (err: unknown) => {
+          if (!failing.has(i)) log.warn({ err, server: redactUrl(servers[i]!) }, 'replica heartbeat not written: its replica will not be read');
+          failing.add(i);
+        },
+      ),
+    );
+  }, everyMs);
+  timer.unref();
+  return {
+    async close() {
+      clearInterval(timer);
+      await Promise.allSettled(pools.map((p) => p.end()));
+    },
+  };
 }

@@ -103,6 +103,14 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
 }
 
 async function ensureBookkeeping(conn: Connection): Promise<void> {
+  // Written by db-proxy on each server that has a read replica, read on the replica: its replication lag.
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS replica_heartbeat (
+       id tinyint unsigned NOT NULL,
+       at datetime(3) NOT NULL,
+       PRIMARY KEY (id)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+  );
   await conn.query(
     `CREATE TABLE IF NOT EXISTS schema_migrations (
        name varchar(255) NOT NULL,

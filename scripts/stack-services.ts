@@ -145,7 +145,7 @@ function socketPath(dir: string): string {
 const SERVER_FLAGS = ['--innodb-buffer-pool-size=256M', '--innodb-log-file-size=256M'];
 
 /** Starts MariaDB with its data in <dir>/mysql; initializes it first if needed. */
-export async function startMariadb(dir: string, opts: LaunchOptions & { fresh: boolean }): Promise<RunningService> {
+export async function startMariadb(dir: string, opts: LaunchOptions & { fresh: boolean; flags?: readonly string[] }): Promise<RunningService> {
   const mariadbd = requireBinary('mariadbd', 'mysqld');
   const installDb = requireBinary('mariadb-install-db', 'mysql_install_db');
   const dataDir = join(dir, 'mysql');
@@ -187,6 +187,7 @@ export async function startMariadb(dir: string, opts: LaunchOptions & { fresh: b
     '--collation-server=utf8mb4_bin',
     '--max-connections=500',
     ...SERVER_FLAGS,
+    ...(opts.flags ?? []),
   ];
   const service = await launch('mysql', mariadbd, argsFor, logFile, mysqlAnswers, opts);
   // The URL names the default database; make it exist so the URL works as is.

@@ -38,6 +38,8 @@ export interface StackOptions {
   log?: (msg: string) => void;
   /** Called if a server dies while the stack is up. */
   onUnexpectedExit?: (name: ServiceName, code: number | null) => void;
+  /** More mariadbd options (a replication source: --log-bin, --server-id=...). */
+  mysqlFlags?: readonly string[];
 }
 
 export interface Stack {
@@ -97,7 +99,7 @@ async function startServices(opts: StackOptions, which: Record<ServiceName, bool
   };
 
   const starts: Promise<RunningService>[] = [];
-  if (which.mysql) starts.push(startMariadb(dir, { timeoutMs, fresh: ephemeral, onSpawn: onSpawn('mysql') }));
+  if (which.mysql) starts.push(startMariadb(dir, { timeoutMs, fresh: ephemeral, onSpawn: onSpawn('mysql'), flags: opts.mysqlFlags }));
   if (which.redis) starts.push(startRedis(dir, { timeoutMs, onSpawn: onSpawn('redis') }));
   const results = await Promise.allSettled(starts);
   for (const r of results) if (r.status === 'fulfilled') running.push(r.value);

@@ -60,7 +60,7 @@ export const userInfo: Handler<UsersInfoReq> = {
   async run(ctx, reqs) {
     const lists = reqs.map((r) => [...new Set(r.userIdList ?? [])].slice(0, MAX_IDS_PER_REQUEST));
     const ids = [...new Set(lists.flat())];
-    const rows = ids.length === 0 ? [] : await ctx.mysql.query<UserRow[]>(ctx.mysql.main, `SELECT ${USER_COLUMNS} FROM IMUser WHERE id IN (?)`, [ids]);
+    const rows = ids.length === 0 ? [] : await ctx.mysql.query<UserRow[]>(ctx.mysql.mainRead, `SELECT ${USER_COLUMNS} FROM IMUser WHERE id IN (?)`, [ids]);
     const byId = new Map(rows.map((r) => [r.id, toUserInfo(r)]));
     return reqs.map((r, i) => ({
       commandId: Cid.CID_BUDDY_LIST_USER_INFO_RESPONSE,
@@ -83,12 +83,12 @@ export const allUsers = perRequest<AllUserReq>(
     const rows =
       since === 0
         ? await ctx.mysql.query<(UserRow & { updated: number })[]>(
-            ctx.mysql.main,
+            ctx.mysql.mainRead,
             `SELECT ${USER_COLUMNS}, updated FROM IMUser WHERE status IS NULL OR status <> ? ORDER BY id`,
             [USER_STATUS_LEFT],
           )
         : await ctx.mysql.query<(UserRow & { updated: number })[]>(
-            ctx.mysql.main,
+            ctx.mysql.mainRead,
             `SELECT ${USER_COLUMNS}, updated FROM IMUser WHERE updated >= ? ORDER BY id`,
             [since],
           );
@@ -123,7 +123,7 @@ export const departments = perRequest<DepartmentReq>(
   async (ctx, req) => {
     const since = req.latestUpdateTime ?? 0;
     const rows = await ctx.mysql.query<DepartRow[]>(
-      ctx.mysql.main,
+      ctx.mysql.mainRead,
       'SELECT id, departName, priority, parentId, status, updated FROM IMDepart WHERE updated > ? ORDER BY id',
       [since],
     );

@@ -69,8 +69,9 @@ function toMsgInfo(rows: readonly MsgRow[]): IM.BaseDefine.IMsgInfo[] {
 
 /** Visible messages of a scope, newest first, filtered by `where` (on msgId); voice messages carry their audio. */
 async function selectMsgs(ctx: HandlerContext, s: Scope, where: string, params: unknown[], limit: number): Promise<MsgRow[]> {
+  // History may come from the shard server's replica while it is fresh (a bounded lag; else the server itself).
   const rows = await ctx.mysql.query<MsgRow[]>(
-    ctx.mysql.shard(s.shard),
+    ctx.mysql.shardRead(s.shard),
     `SELECT msgId, ${s.fromCol} AS fromId, created, type, content FROM ${s.table}
       WHERE ${s.convCol} = ? AND status = 0 AND created >= ? ${where} ORDER BY msgId DESC LIMIT ?`,
     [s.convId, s.since, ...params, limit],

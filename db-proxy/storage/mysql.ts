@@ -17,7 +17,16 @@ export interface MysqlOptions {
   acquireTimeoutMs: number;
   /** Server-side bound on one statement (MariaDB max_statement_time); 0 leaves the server's own. */
   statementTimeoutMs: number;
+  /** Read replicas: server URL → its replica's URL (history and lookups may go there). */
+  replicas?: ReadonlyMap<string, string>;
+  /** A replica further behind than this (or not measured lately) is not read; its server is. */
+  replicaMaxLagMs?: number;
+  /** How often each replica's lag is measured. */
+  replicaCheckMs?: number;
 }
+
+/** What db-proxy writes on each server with a replica, and reads on the replica: replication lag. */
+export const REPLICA_HEARTBEAT_SQL = 'REPLACE INTO replica_heartbeat (id, at) VALUES (1, NOW(3))';
 
 /**
  * The MySQL side of one worker: a pool per server named in the shard map.
@@ -58,6 +67,60 @@ export class Mysql {
   /** The pool holding unsharded tables. */
   get main(): Pool {
     return this.poolFor(this.current.mainUrl);
+  }
+
+  /** Where lookups of unsharded tables may read: MYSQL_URL's replica while it is fresh, else the main server. */
+  get mainRead(): Pool {
+    return this.readPool(this.current.mainUrl);
+  }
+
+  /** Where history of shard `shard` may be read: its server's replica while it is fresh, else the server. Never for writes or msg-id seeds. */
+  shardRead(shard: number): Pool {
+    const url = this.current.shardUrls[shard];
+    if (url === undefined) throw new ImError(ErrorCode.STORAGE, `no server for shard ${shard}`);
+    return this.readPool(url);
+  }
+
+  /** Measured lag of each replica (ms; Infinity when unknown), by replica URL. */
+  replicaLag(): Map<string, number> {
+    const now = Date.now();
+    return new Map([...this.lags].map(([url, m]) => [url, now - m.at > 3 * this.checkMs ? Infinity : m.lagMs]));
+  }
+
+  private readonly lags = new Map<string, { lagMs: number; at: number }>();
+  private lagTimer: NodeJS.Timeout | null = null;
+
+  private get checkMs(): number {
+    return this.opts.replicaCheckMs ?? 250;
+  }
+
+  private readPool(url: string): Pool {
+    const replica = this.opts.replicas?.get(url);
+    if (replica === undefined) return this.poolFor(url);
+    this.watchReplicas();
+    const m = this.lags.get(replica);
+    const fresh = m !== undefined && Date.now() - m.at <= 3 * this.checkMs && m.lagMs <= (this.opts.replicaMaxLagMs ?? 1000);
+    return this.poolFor(fresh ? replica : url);
+  }
+
+  /** Measures every replica's lag from its copy of the heartbeat row, from the first read on. */
+  private watchReplicas(): void {
+    if (this.lagTimer || this.ended) return;
+    const measure = (): void => {
+      for (const replica of new Set(this.opts.replicas!.values())) {
+        this.poolFor(replica)
+          .query('SELECT TIMESTAMPDIFF(MICROSECOND, at, NOW(3)) DIV 1000 AS lag FROM replica_heartbeat WHERE id = 1')
+          .then(([rows]) => {
+            const lag = Number((rows as { lag?: number }[])[0]?.lag ?? NaN);
+            if (Number.isFinite(lag)) this.lags.set(replica, { lagMs: Math.max(0, lag), at: Date.now() });
+            else this.lags.delete(replica);
+          })
+          .catch(() => this.lags.delete(replica));
+      }
+    };
+    measure();
+    this.lagTimer = setInterval(measure, this.checkMs);
+    this.lagTimer.unref();
   }
 
   /** The pool holding shard `shard`'s tables. */
@@ -119,6 +182,7 @@ export class Mysql {
 
   async close(): Promise<void> {
     this.ended = true;
+    if (this.lagTimer) clearInterval(this.lagTimer);
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.allSettled(pools.map((p) => p.end()));
