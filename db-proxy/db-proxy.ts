@@ -12,7 +12,7 @@ import { DbProxyServer } from './server.ts';
 import { ShardMapFollower, shardMapChannel } from './shard-follower.ts';
 import { ShardFence } from './storage/shard-fence.ts';
 import { checkShardLayout } from './storage/shard-layout.ts';
-import { REPLICA_HEARTBEAT_SQL } from './storage/mysql.ts';
+import { boundedPool, Mysql, REPLICA_HEARTBEAT_SQL } from './storage/mysql.ts';
 import { mapText, parseShardMap, redactUrl, type ShardMap } from './storage/shard-map.ts';
 
 export interface RunningDbProxy {
@@ -113,10 +113,24 @@ export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<
 /** The shard map follower of one db-proxy, on a small pool of its own on the main database (closed with it). */
 async function startFollower(config: DbProxyConfig, fence: ShardFence, log: Logger): Promise<ShardMapFollower> {
   const { mysqlUrl, shards, shardMap, connectTimeoutMs, redisUrl, redisKeyPrefix } = config.storage;
-  const pool = mysql.createPool({ uri: mysqlUrl, connectionLimit: 2, connectTimeout: connectTimeoutMs, enableKeepAlive: true });
+  const { leaseMs } = config.shardMap;
+  // Every read bounded well inside the lease: a connection that hangs is dropped, the next poll gets another.
+  const boundMs = Math.max(200, Math.min(Math.floor(leaseMs / 3), 2000));
+  const own = new Mysql(parseShardMap(mysqlUrl, 1), {
+    connectionLimit: 2,
+    queueLimit: 16,
+    connectTimeoutMs: Math.min(connectTimeoutMs, boundMs),
+    queryTimeoutMs: boundMs,
+    acquireTimeoutMs: boundMs,
+    statementTimeoutMs: 0,
+  });
+  const pool = boundedPool(own);
   const subscriber = new Redis(redisUrl, { connectTimeout: connectTimeoutMs, retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 6), 2000) });
   subscriber.on('error', () => undefined);
-  const follower = new ShardMapFollower(pool, fence, { ...config.shardMap, channel: shardMapChannel(redisKeyPrefix) }, log, subscriber);
+  const { queryTimeoutMs, statementTimeoutMs } = config.storage;
+  // The client cuts a transaction at queryTimeoutMs (its connection dropped: rolled back), the server each statement at statementTimeoutMs.
+  const txnMs = Math.max(queryTimeoutMs, statementTimeoutMs ?? queryTimeoutMs);
+  const follower = new ShardMapFollower(pool, fence, { ...config.shardMap, txnMs, channel: shardMapChannel(redisKeyPrefix) }, log, subscriber);
   try {
     const check = (map: ShardMap): Promise<void> => checkShardLayout(map, { connectTimeoutMs });
     await follower.start(parseShardMap(mysqlUrl, shards, shardMap), shardMap.trim() !== '', check);

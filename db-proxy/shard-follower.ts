@@ -20,6 +20,8 @@ import * as store from './storage/shard-map-store.ts';
 export interface FollowerOptions {
   pollMs: number;
   leaseMs: number;
+  /** The longest one insert transaction of this db-proxy can take (told to the shard tool). */
+  txnMs: number;
   /** Redis channel `npm run shards` publishes on after each change; empty: poll only. */
   channel: string;
 }
@@ -78,7 +80,10 @@ export class ShardMapFollower {
     await check(stored ?? fromEnv);
     const map = stored ?? (await store.seedMap(this.pool, fromEnv));
     this.apply(map);
-    await store.heartbeat(this.pool, this.instanceId, map.version, 0);
+    // Seen first, then read: a change that began before this heartbeat is found by the step below; one
+    // that begins after it waits for this db-proxy (the tool waits for, and flips only past, every one seen).
+    await this.beat();
+    await this.step();
     this.lastOk = Date.now();
     this.timer = setInterval(() => this.kick(), Math.max(10, Math.floor(this.opts.pollMs / 2)));
     this.timer.unref();
@@ -96,7 +101,8 @@ export class ShardMapFollower {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    // Bounded: a read that hangs (its queries are bounded too) must not hold the shutdown.
+    await Promise.race([this.running?.catch(() => undefined), new Promise((r) => setTimeout(r, this.opts.leaseMs).unref())]);
     this.subscriber?.disconnect();
     await store.deregister(this.pool, this.instanceId).catch(() => undefined);
     await this.pool.end().catch(() => undefined);
@@ -166,7 +172,12 @@ export class ShardMapFollower {
       this.frozenId = 0;
       this.fence.unfreeze();
     }
-    await store.heartbeat(this.pool, this.instanceId, this.current.version, this.frozenId);
+    await this.beat();
+  }
+
+  private beat(): Promise<void> {
+    const { leaseMs, txnMs } = this.opts;
+    return store.heartbeat(this.pool, this.instanceId, { mapVersion: this.current.version, frozenId: this.frozenId, leaseMs, txnMs });
   }
 
   /** Applies a newer stored version, if there is one. */

@@ -100,6 +100,30 @@ test('writes to a frozen shard wait for the freeze to end; writes to the others 
   assert.equal((await store.freezeById(main.pool, f.id))?.state, 'released');
 });
 
+test('a db-proxy that starts during a freeze holds it before it takes a write, and a flip waits for it', async () => {
+  const [u, p] = byShard.get(1)![1]!;
+  const f = await store.beginFreeze(main.pool, [1], 4000);
+  await publish();
+  await store.waitFrozen(main.pool, f.id, { liveMs: LIVE_MS, timeoutMs: 2000 });
+  // A slow poll: only its start can have frozen it in time.
+  const c = await startTestDbProxy({ ...FOLLOW, DB_PROXY_MAP_POLL_MS: '2000', DB_PROXY_MAP_LEASE_MS: '6000' }, main);
+  try {
+    const live = await store.liveInstances(main.pool, LIVE_MS);
+    assert.equal(live.length, 3);
+    assert.ok(live.every((i) => i.frozenId === f.id), 'the newcomer holds the freeze from its start');
+    const cc = await c.connect();
+    let done = 0;
+    const held = send(cc, u, p, 'through the newcomer').then((id) => ((done = Date.now()), id));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(done, 0, 'held by the newcomer too');
+    await store.releaseFreeze(main.pool, f.id);
+    await publish();
+    assert.ok((await held) > 0);
+  } finally {
+    await c.close();
+  }
+});
+
 test('a freeze nobody flips expires: writes go on with the old map, and a late flip is refused', async () => {
   const [u, p] = byShard.get(2)![0]!;
   const f = await store.beginFreeze(main.pool, [2], 400);
@@ -110,7 +134,7 @@ test('a freeze nobody flips expires: writes go on with the old map, and a late f
   assert.ok(Date.now() - t0 >= 200, 'held until the freeze expired');
   assert.equal((await store.freezeById(main.pool, f.id))?.state, 'expired');
   const moved = parseShardMap(main.mysqlUrl, SHARDS, `2=${other.mysqlUrl}`);
-  await assert.rejects(store.flip(main.pool, f.id, moved, 'too late', 100), /expired/);
+  await assert.rejects(store.flip(main.pool, { freezeId: f.id, baseVersion: 1, next: moved, note: 'too late', marginMs: 100, liveMs: LIVE_MS }), /expired/);
   assert.equal(await store.latestVersion(main.pool), 1);
 });
 
@@ -143,7 +167,7 @@ test('under paced chat through both db-proxies, shard 3 moves to another server:
   await store.waitFrozen(main.pool, f.id, { liveMs: LIVE_MS, timeoutMs: 1500, pollMs: 5 });
   await copy();
   const next = parseShardMap(main.mysqlUrl, SHARDS, `3=${other.mysqlUrl}`);
-  const flipped = await store.flip(main.pool, f.id, next, 'move shard 3', 200);
+  const flipped = await store.flip(main.pool, { freezeId: f.id, baseVersion: 1, next, note: 'move shard 3', marginMs: 200, liveMs: LIVE_MS });
   await publish();
   const freezeMs = Date.now() - frozeAt;
   const [[source]] = await main.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM IMMessage_3');
@@ -181,8 +205,8 @@ test('under paced chat through both db-proxies, shard 3 moves to another server:
     seenConvs.set(m.conv, m.msgId);
   }
   const total = [...stored.values()].reduce((n, l) => n + l.length, 0);
-  // Plus the twelve greetings and the three single sends of the tests before: nothing refused was stored.
-  assert.equal(total, acked.length + convs.length + 3, `every stored row was acked (${refused.length} refused)`);
+  // Plus the twelve greetings and the four single sends of the tests before: nothing refused was stored.
+  assert.equal(total, acked.length + convs.length + 4, `every stored row was acked (${refused.length} refused)`);
 });
 
 test('a db-proxy that cannot read the map holds every write until it can again', async () => {

@@ -26,7 +26,8 @@ import { startStack, type Stack } from '../scripts/stack.ts';
 import { startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
 import { createTestStorage, testServerUrls, withDatabase, type TestStorage } from './helpers/storage.ts';
 
-const FOLLOW = { DB_PROXY_MAP_POLL_MS: '100', DB_PROXY_MAP_LEASE_MS: '1000', SHARDS: '4' };
+// A short transaction bound keeps the tool's settle time (at least the db-proxies' bound) short.
+const FOLLOW = { DB_PROXY_MAP_POLL_MS: '100', DB_PROXY_MAP_LEASE_MS: '1000', SHARDS: '4', DB_PROXY_FAIL_FAST_MS: '1500' };
 
 let main: TestStorage;
 let target: Stack;
@@ -100,6 +101,8 @@ test('a dry run says what it would copy and changes nothing', async () => {
     await conn.end();
   }
   assert.equal(await store.latestVersion(main.pool), 1);
+  // A URL the map's text form cannot carry is refused before anything happens.
+  await assert.rejects(shards(['move', '3', `${targetUrl};x=1`, '--dry-run']), /percent-encode/);
 });
 
 test('shard 3 moves to another MariaDB instance under chat: freeze under a second, verify clean', async (t) => {
@@ -118,7 +121,7 @@ test('shard 3 moves to another MariaDB instance under chat: freeze under a secon
 });
 
 test('a split 4 → 8 killed mid-copy resumes from its checkpoints and finishes clean', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/shards.ts', 'split', '--chunk', '20', '--max-rows-per-sec', '400', '--settle-ms', '300'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/shards.ts', 'split', '--chunk', '20', '--max-rows-per-sec', '200', '--settle-ms', '300'], {
     env: { ...process.env, MYSQL_URL: main.mysqlUrl, REDIS_URL: testServerUrls().redisUrl, REDIS_KEY_PREFIX: main.keyPrefix },
     stdio: 'ignore',
   });

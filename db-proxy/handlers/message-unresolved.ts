@@ -1,6 +1,6 @@
 import { outcomeCountersOf } from '../outcome-stats.ts';
 import { withoutDeadline } from '../storage/deadline.ts';
-import type { Row } from './message-insert.ts';
+import type { Outcome, Row } from './message-insert.ts';
 import { confirmRow } from './message-readback.ts';
 import type { HandlerContext } from './types.ts';
 
@@ -44,6 +44,33 @@ class Unresolved {
     this.schedule();
   }
 
+  /**
+   * Retries one row, as any write: inside the fence, on the map in force
+   * (a frozen shard waits; after a move the row goes to the new server).
+   * A row that cannot be tried now stays unknown for the next round.
+   */
+  private async confirm(r: Row): Promise<Outcome> {
+    const shard = r.convId % this.ctx.shards;
+    let leave: () => void;
+    try {
+      leave = await this.ctx.fence.enter([shard], FENCE_WAIT_MS);
+    } catch {
+      return 'unknown';
+    }
+    try {
+      await this.ctx.syncMap();
+      if (r.convId % this.ctx.shards !== shard) {
+        leave();
+        return await this.confirm(r);
+      }
+      return await confirmRow(this.ctx, this.ctx.mysql.shard(shard), r, true);
+    } catch {
+      return 'unknown';
+    } finally {
+      leave();
+    }
+  }
+
   private schedule(): void {
     if (this.timer || this.running || this.rows.length === 0) return;
     // Outside any batch: background work has no batch deadline.
@@ -63,7 +90,7 @@ class Unresolved {
       return; // shutting down: what is left stays counted, never uncounted while unknown
     }
     try {
-      const outcomes = await Promise.all(rows.map((r) => confirmRow(this.ctx, this.ctx.mysql.shard(r.convId % this.ctx.shards), r, true)));
+      const outcomes = await Promise.all(rows.map((r) => this.confirm(r)));
       const absent: Row[] = [];
       const left: Row[] = [];
       rows.forEach((r, i) => {
@@ -89,6 +116,9 @@ class Unresolved {
     }
   }
 }
+
+/** The longest a resolution waits for a shard map freeze; then it is tried again next round. */
+const FENCE_WAIT_MS = 1000;
 
 const resolvers = new WeakMap<object, Unresolved>();
 

@@ -265,3 +265,17 @@ export function storageError(err: unknown): ImError {
   const msg = err instanceof Error ? err.message : String(err);
   return new ImError(ErrorCode.STORAGE, `mysql: ${msg}`, { cause: err });
 }
+
+/**
+ * A mysql2-Pool-shaped view of `mysql`'s main server with every query
+ * bounded (acquire and use; a connection that hangs is destroyed): for the
+ * readers of control tables, which must not hang on a dead connection.
+ * Only `query` and `end` are there.
+ */
+export function boundedPool(mysql: Mysql): Pool {
+  const view = {
+    query: (sql: string, values?: unknown[]) => mysql.query(mysql.main, sql, values ?? []).then((rows) => [rows, []]),
+    end: () => mysql.close(),
+  };
+  return view as unknown as Pool;
+}

@@ -7,7 +7,7 @@
  */
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { ErrorCode, ImError } from '../../common/errors.ts';
-import { mapText, parseShardMap, type ShardMap } from './shard-map.ts';
+import { mapText, parseShardMap, samePlacement, type ShardMap } from './shard-map.ts';
 
 type Queryable = Pool | PoolConnection;
 
@@ -31,7 +31,8 @@ export interface Instance {
 }
 
 function missingTables(err: unknown): ImError | null {
-  if ((err as { code?: string }).code !== 'ER_NO_SUCH_TABLE') return null;
+  const code = (err as { code?: string }).code ?? ((err as { cause?: { code?: string } }).cause?.code);
+  if (code !== 'ER_NO_SUCH_TABLE') return null;
   return new ImError(ErrorCode.BAD_CONFIG, 'the main database has no shard_map table: run `npm run migrate`', { cause: err });
 }
 
@@ -106,13 +107,23 @@ export async function expireFreeze(q: Queryable, id: number): Promise<boolean> {
   return (res as { affectedRows: number }).affectedRows === 1;
 }
 
-/** A db-proxy's heartbeat: alive, on map `mapVersion`, holding freeze `frozenId` (0: none). */
-export async function heartbeat(q: Queryable, instanceId: string, mapVersion: number, frozenId: number): Promise<void> {
+/** What a db-proxy's heartbeat says besides "alive". */
+export interface Beat {
+  mapVersion: number;
+  /** The freeze it holds (0: none). */
+  frozenId: number;
+  leaseMs: number;
+  txnMs: number;
+}
+
+/** A db-proxy's heartbeat: alive, on a map version, holding a freeze or not, and its bounds. */
+export async function heartbeat(q: Queryable, instanceId: string, beat: Beat): Promise<void> {
   await rows(
     q,
-    `INSERT INTO db_proxy_instances (id, map_version, frozen_id, seen_at) VALUES (?, ?, ?, NOW(3))
-     ON DUPLICATE KEY UPDATE map_version = VALUES(map_version), frozen_id = VALUES(frozen_id), seen_at = NOW(3)`,
-    [instanceId, mapVersion, frozenId],
+    `INSERT INTO db_proxy_instances (id, map_version, frozen_id, lease_ms, txn_ms, seen_at) VALUES (?, ?, ?, ?, ?, NOW(3))
+     ON DUPLICATE KEY UPDATE map_version = VALUES(map_version), frozen_id = VALUES(frozen_id), lease_ms = VALUES(lease_ms),
+       txn_ms = VALUES(txn_ms), seen_at = NOW(3)`,
+    [instanceId, beat.mapVersion, beat.frozenId, beat.leaseMs, beat.txnMs],
   );
 }
 
@@ -120,15 +131,30 @@ export async function deregister(q: Queryable, instanceId: string): Promise<void
   await q.query('DELETE FROM db_proxy_instances WHERE id = ?', [instanceId]);
 }
 
-/** db-proxies seen within `withinMs`. */
-export async function liveInstances(q: Queryable, withinMs: number): Promise<Instance[]> {
+/** How long after its last heartbeat a db-proxy may still write: its lease, and a margin for the heartbeat's own delay. */
+const LIVE_MARGIN_MS = 2000;
+
+/**
+ * SQL condition: the db-proxy may still be writing. Seen within `?` ms (the
+ * caller's window), or within its own lease and a margin, whichever is longer.
+ */
+const LIVE = `TIMESTAMPDIFF(MICROSECOND, seen_at, NOW(3)) <= GREATEST(?, lease_ms + ${LIVE_MARGIN_MS}) * 1000`;
+
+/** db-proxies that may still be writing: seen within `withinMs`, or within their own lease. */
+export async function liveInstances(q: Queryable, withinMs: number): Promise<(Instance & { txnMs: number })[]> {
   const found = await rows(
     q,
-    `SELECT id, map_version, frozen_id, TIMESTAMPDIFF(MICROSECOND, seen_at, NOW(3)) DIV 1000 AS ago_ms
-     FROM db_proxy_instances WHERE seen_at >= NOW(3) - INTERVAL ? MICROSECOND ORDER BY id`,
-    [withinMs * 1000],
+    `SELECT id, map_version, frozen_id, txn_ms, TIMESTAMPDIFF(MICROSECOND, seen_at, NOW(3)) DIV 1000 AS ago_ms
+     FROM db_proxy_instances WHERE ${LIVE} ORDER BY id`,
+    [withinMs],
   );
-  return found.map((r) => ({ id: String(r.id), mapVersion: Number(r.map_version), frozenId: Number(r.frozen_id), seenAgoMs: Number(r.ago_ms) }));
+  return found.map((r) => ({
+    id: String(r.id),
+    mapVersion: Number(r.map_version),
+    frozenId: Number(r.frozen_id),
+    seenAgoMs: Number(r.ago_ms),
+    txnMs: Number(r.txn_ms),
+  }));
 }
 
 /** Asks every db-proxy to freeze writes to `shards` for at most `maxMs`; refused while another freeze is pending. */
@@ -166,27 +192,42 @@ export async function waitFrozen(q: Queryable, id: number, opts: { liveMs: numbe
 }
 
 /**
- * Puts `next` in force as the new version and ends freeze `id` as 'flipped',
- * in one transaction, provided the freeze is still pending with at least
- * `marginMs` left (so no db-proxy wrote on with the old map). Returns the
- * map as stored.
+ * Puts `next` in force as the version after `baseVersion` and ends freeze
+ * `id` as 'flipped' (and job `jobId` with it), in one transaction, provided
+ * the freeze is still pending with at least `marginMs` left, the map is
+ * still `baseVersion`, and every db-proxy that may still be writing (seen
+ * within `liveMs` or its lease) holds the freeze. Returns the map as stored.
  */
-export async function flip(pool: Pool, id: number, next: ShardMap, note: string, marginMs: number): Promise<ShardMap> {
+export async function flip(
+  pool: Pool,
+  change: { freezeId: number; baseVersion: number; next: ShardMap; note: string; marginMs: number; liveMs: number; jobId?: number },
+): Promise<ShardMap> {
+  const text = mapText(change.next);
+  const again = parseShardMap(change.next.mainUrl, change.next.shards, text);
+  if (!samePlacement(again, change.next)) throw new ImError(ErrorCode.BAD_CONFIG, 'the new shard map does not survive its text form (a URL with ";"?): not stored');
   const conn = await pool.getConnection();
   try {
     await conn.query('START TRANSACTION');
-    const [row] = await rows(conn, `SELECT ${FREEZE_COLUMNS} FROM shard_freeze WHERE id = ? FOR UPDATE`, [id]);
+    const [row] = await rows(conn, `SELECT ${FREEZE_COLUMNS} FROM shard_freeze WHERE id = ? FOR UPDATE`, [change.freezeId]);
     const f = row ? freezeOf(row) : null;
-    if (!f || f.state !== 'freezing' || f.expiresInMs < marginMs) {
+    const refuse = async (why: string): Promise<never> => {
       await conn.query('ROLLBACK');
-      throw new ImError(ErrorCode.TIMEOUT, `freeze ${id} is ${f ? `${f.state} with ${f.expiresInMs} ms left` : 'gone'}: the map was not changed`);
+      throw new ImError(ErrorCode.TIMEOUT, `${why}: the map was not changed`);
+    };
+    if (!f || f.state !== 'freezing' || f.expiresInMs < change.marginMs) {
+      await refuse(`freeze ${change.freezeId} is ${f ? `${f.state} with ${f.expiresInMs} ms left` : 'gone'}`);
     }
     const [v] = await rows(conn, 'SELECT COALESCE(MAX(version), 0) AS v FROM shard_map FOR UPDATE');
-    const version = Number(v?.v ?? 0) + 1;
-    await conn.query('INSERT INTO shard_map (version, shards, servers, note) VALUES (?, ?, ?, ?)', [version, next.shards, mapText(next), note.slice(0, 255)]);
-    await conn.query("UPDATE shard_freeze SET state = 'flipped', ended_at = NOW(3) WHERE id = ?", [id]);
+    const latest = Number(v?.v ?? 0);
+    if (latest !== change.baseVersion) await refuse(`the map is at version ${latest}, not ${change.baseVersion}`);
+    const [loose] = await rows(conn, `SELECT id FROM db_proxy_instances WHERE ${LIVE} AND frozen_id <> ?`, [change.liveMs, change.freezeId]);
+    if (loose) await refuse(`db-proxy ${String(loose.id)} does not hold freeze ${change.freezeId}`);
+    const version = latest + 1;
+    await conn.query('INSERT INTO shard_map (version, shards, servers, note) VALUES (?, ?, ?, ?)', [version, change.next.shards, text, change.note.slice(0, 255)]);
+    await conn.query("UPDATE shard_freeze SET state = 'flipped', ended_at = NOW(3) WHERE id = ?", [change.freezeId]);
+    if (change.jobId !== undefined) await conn.query("UPDATE shard_jobs SET state = 'flipped' WHERE id = ?", [change.jobId]);
     await conn.query('COMMIT');
-    return parseShardMap(next.mainUrl, next.shards, mapText(next), version);
+    return parseShardMap(change.next.mainUrl, change.next.shards, text, version);
   } catch (err) {
     await conn.query('ROLLBACK').catch(() => undefined);
     throw err;

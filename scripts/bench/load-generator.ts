@@ -22,6 +22,9 @@ const lastSingle = new Uint32Array(cfg.pop.pairs);
 const lastGroup = new Uint32Array(cfg.pop.groups);
 const stats = { sent: 0, ok: 0, failed: 0, timeouts: 0, measuredOk: 0, orderViolations: 0 };
 const errors: string[] = [];
+/** Answers per TIMELINE_MS since the start: a throughput dip shows here. */
+const TIMELINE_MS = 100;
+const timeline: number[] = [];
 let startAt = 0;
 let measureFrom = 0;
 let lastAnswerAt = 0;
@@ -135,6 +138,8 @@ class Conn {
       stats.ok++;
       perOp[op].ok++;
       lastAnswerAt = now;
+      const bucket = Math.floor((now - startAt) / TIMELINE_MS);
+      timeline[bucket] = (timeline[bucket] ?? 0) + 1;
       if (now >= measureFrom) {
         stats.measuredOk++;
         hist.record((now - this.sentAt[seq]!) * 1000);
@@ -231,6 +236,7 @@ function maybeFinish(): void {
     acks: acks.count,
     cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
     errors,
+    timeline: Array.from(timeline, (n) => n ?? 0),
   };
   acks.close();
   process.send!({ type: 'result', result }, () => process.exit(0));

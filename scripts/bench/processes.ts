@@ -103,10 +103,18 @@ const BENCH_CLUSTER_SECRET = randomBytes(24).toString('base64url');
 const GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 
 /** Runs one load-generator process to completion and returns what it measured. */
-export function runGenerator(cfg: GeneratorConfig, limitMs: number, onStart: () => void): Promise<GeneratorResult> {
+/**
+ * Forks a load generator for `cfg`. It authenticates with the benchmark's own
+ * db-proxy secret unless `clusterSecret` says otherwise (null: no handshake,
+ * as TeamTalk's db_proxy_server expects).
+ */
+export function runGenerator(cfg: GeneratorConfig, limitMs: number, onStart: () => void, clusterSecret: string | null = BENCH_CLUSTER_SECRET): Promise<GeneratorResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_GENERATOR_CONFIG: JSON.stringify(cfg) };
+  if (clusterSecret === null) delete env.CLUSTER_SECRET;
+  else env.CLUSTER_SECRET = clusterSecret;
   const child = fork(GENERATOR, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_GENERATOR_CONFIG: JSON.stringify(cfg), CLUSTER_SECRET: BENCH_CLUSTER_SECRET },
+    env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {

@@ -103,6 +103,8 @@ export interface GeneratorResult {
   /** CPU the generator used, in % of one core, over the whole run. */
   cpuPct: number;
   errors: string[];
+  /** Successful answers per 100 ms from the generator's start. */
+  timeline: number[];
 }
 
 /** Ack record kinds in the ack file. */

@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { urlFromEnv, stringFromEnv } from '../../common/config.ts';
-import { formatRanges, hostsOf, parseShardMap, redactUrl, type ShardMap } from '../../db-proxy/storage/shard-map.ts';
+import { formatRanges, hostsOf, redactUrl, type ShardMap } from '../../db-proxy/storage/shard-map.ts';
 import * as store from '../../db-proxy/storage/shard-map-store.ts';
 import { Pools, countAbove } from './copy.ts';
 import { createJob, lastJob, openJob, saveJob, type Job } from './jobs.ts';
@@ -113,16 +113,23 @@ function specOf(cli: Cli, map: ShardMap, args: string[]): JobSpec {
     const target = rest[1] ?? '';
     if (!Number.isInteger(shard) || shard < 0 || shard >= map.shards) throw new Error(`move: shard must be 0..${map.shards - 1}`);
     if (!/^(mysql|mariadb):\/\//.test(target)) throw new Error('move: the target must be a mysql:// URL');
+    if (/[;\s>]/.test(target)) throw new Error('move: the target URL holds ";", ">" or a space, which the shard map text cannot carry: percent-encode them (";" is %3B)');
     if (map.shardUrls[shard] === target) throw new Error(`move: shard ${shard} is already on ${redactUrl(target)}`);
     return { kind: 'move', shard, target };
   }
   if (kind === 'split') {
     if (map.shards * 2 > MAX_SHARDS) throw new Error(`split: ${map.shards * 2} shards is more than ${MAX_SHARDS}`);
-    const placed = parseShardMap(map.mainUrl, map.shards * 2, cli.place);
+    // Every shard --place names is placed as named, MYSQL_URL's server too; the others go where k is.
     const place: SplitSpec['place'] = {};
-    for (let k = map.shards; k < map.shards * 2; k++) if (placed.shardUrls[k] !== map.mainUrl) place[k] = placed.shardUrls[k]!;
-    for (let k = 0; k < map.shards; k++) {
-      if (placed.shardUrls[k] !== map.mainUrl) throw new Error(`split --place names only the new shards ${map.shards}..${map.shards * 2 - 1}`);
+    for (const part of cli.place.split(';').map((p) => p.trim()).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      const k = Number(part.slice(0, eq));
+      const url = part.slice(eq + 1).trim();
+      if (eq <= 0 || !Number.isInteger(k) || k < map.shards || k >= map.shards * 2) {
+        throw new Error(`split --place: "${part}" is not "<k>=<mysql url>" for a new shard ${map.shards}..${map.shards * 2 - 1}`);
+      }
+      if (!/^(mysql|mariadb):\/\/[^\s>]+$/.test(url)) throw new Error(`split --place: "${url}" is not a mysql:// URL (percent-encode ";", ">" and spaces)`);
+      place[k] = url;
     }
     return { kind: 'split', from: map.shards, place };
   }
@@ -211,6 +218,29 @@ export async function runShards(argv: string[], env: ShardEnv): Promise<number> 
     if (!map) throw new Error('no shard map stored yet: start db-proxy once (it seeds the map from SHARDS and SHARD_MAP)');
     return map;
   };
+  if (['move', 'split', 'resume', 'abort'].includes(cli.command) && !cli.dryRun) {
+    return withToolLock(env, () => runCommand(cli, env, needMap));
+  }
+  return runCommand(cli, env, needMap);
+}
+
+/** One run of the tool at a time changes shards: a MySQL lock held on a connection of its own for the run. */
+async function withToolLock(env: ShardEnv, fn: () => Promise<number>): Promise<number> {
+  const conn = await env.main.getConnection();
+  try {
+    const [[row]] = (await conn.query("SELECT GET_LOCK('tt_shards_tool', 0) AS ok")) as unknown as [[{ ok: number | null }]];
+    if (row?.ok !== 1) throw new Error('another `npm run shards` run holds the shard tool lock');
+    try {
+      return await fn();
+    } finally {
+      await conn.query("SELECT RELEASE_LOCK('tt_shards_tool')").catch(() => undefined);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+async function runCommand(cli: Cli, env: ShardEnv, needMap: () => ShardMap): Promise<number> {
   switch (cli.command) {
     case 'status':
       await status(env, cli.exact);
@@ -280,7 +310,7 @@ export async function openEnv(env: NodeJS.ProcessEnv = process.env): Promise<Sha
   if (!mainUrl) throw new Error('MYSQL_URL is not set and no embedded stack is running');
   const redisUrl = urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']) ?? runningStack()?.redisUrl;
   const main: Pool = mysql.createPool({ uri: mainUrl, connectionLimit: 3, connectTimeout: 5000 });
-  const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }) : null;
+  const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000 }) : null;
   redis?.on('error', () => undefined);
   const pools = new Pools();
   return {

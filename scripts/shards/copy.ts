@@ -95,12 +95,13 @@ export class Copier {
 
   /**
    * Copies the rows of `task` above `from` (state.cursor unless given) until
-   * none is left (complete) or `deadline` (Date.now() ms) passes.
+   * none is left (complete) or `deadline` (Date.now() ms) passes. The copy
+   * under a write freeze is `unthrottled`: it must end fast.
    */
   async pass(
     task: CopyTask,
     state: TaskState,
-    opts: { from?: number; deadline?: number; onChunk?: () => Promise<void> } = {},
+    opts: { from?: number; deadline?: number; onChunk?: () => Promise<void>; unthrottled?: boolean } = {},
   ): Promise<{ rows: number; complete: boolean }> {
     const cols = COLUMNS[task.prefix];
     const list = cols.map((c) => `\`${c}\``).join(', ');
@@ -137,7 +138,7 @@ export class Copier {
         complete = true;
         break;
       }
-      await this.throttle(rows.length, insertMs);
+      if (!opts.unthrottled) await this.throttle(rows.length, insertMs);
     }
     this.settle(state);
     return { rows: copied, complete };

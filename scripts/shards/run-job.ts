@@ -56,8 +56,33 @@ export interface JobReport {
 /** A freeze's last copy must end this long before its bound: the flip needs time, and it refuses with less. */
 const FLIP_MARGIN_MS = 150;
 
-async function publish(env: ShardEnv): Promise<void> {
-  await env.redis?.publish(shardMapChannel(env.keyPrefix), 'changed').catch(() => undefined);
+/** Tells db-proxies at once (they poll anyway): never waited for, a stalled Redis must not hold a freeze. */
+function publish(env: ShardEnv): void {
+  env.redis?.publish(shardMapChannel(env.keyPrefix), 'changed').catch(() => undefined);
+}
+
+/**
+ * The settle time: the tool's own, or longer when a db-proxy says one of its
+ * insert transactions can take longer (and a margin for the commit itself).
+ */
+async function settleMsOf(env: ShardEnv, opts: RunOptions): Promise<number> {
+  const live = await store.liveInstances(env.main, opts.liveMs);
+  return Math.max(opts.settleMs, ...live.map((i) => i.txnMs + 1000));
+}
+
+/**
+ * Lifts each target table's AUTO_INCREMENT to its source's: rows written
+ * there after the flip must never take an id a source row still waiting to
+ * be copied (a straggler) has.
+ */
+async function liftAutoIncrement(env: ShardEnv, tasks: CopyTask[]): Promise<void> {
+  for (const t of tasks) {
+    const [[row]] = (await env.pools
+      .get(t.src.url)
+      .query('SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [t.src.table])) as unknown as [[{ n: number | null }?]];
+    const n = Number(row?.n ?? 0);
+    if (n > 0) await env.pools.get(t.dst.url).query(`ALTER TABLE \`${t.dst.table}\` AUTO_INCREMENT = ${Math.floor(n)}`);
+  }
 }
 
 /** Target tables ready: a move's target gets its shards' tables and the count; a split's new tables wait for the flip to record 2N. */
@@ -85,7 +110,8 @@ async function refuseNonEmptyTargets(env: ShardEnv, tasks: CopyTask[]): Promise<
 export async function runJob(env: ShardEnv, job: Job, opts: RunOptions): Promise<JobReport> {
   const base = await store.mapAt(env.main, env.mainUrl, job.mapVersion);
   const tasks = tasksOf(job.spec, base);
-  const copier = new Copier(env.pools, opts, env.progress);
+  const settleMs = await settleMsOf(env, opts);
+  const copier = new Copier(env.pools, { ...opts, settleMs }, env.progress);
   const states = new Map<string, TaskState>(tasks.map((t) => [t.key, freshState(job.checkpoints[t.key] ?? 0)]));
   const report: JobReport = { freezeMs: null, failedFreezes: [], copied: 0, copyRowsPerSec: 0, version: job.mapVersion, verify: [] };
   let lastSave = 0;
@@ -139,13 +165,14 @@ export async function runJob(env: ShardEnv, job: Job, opts: RunOptions): Promise
     const after = await store.currentMap(env.main, env.mainUrl);
     for (const host of hostsOf(after!)) await onLockedDatabase(host.url, (conn) => recordShardCount(conn, after!.shards));
   }
-  await new Promise((r) => setTimeout(r, opts.settleMs));
+  await new Promise((r) => setTimeout(r, settleMs));
   for (const t of tasks) await copier.pass(t, states.get(t.key)!, { from: states.get(t.key)!.settled });
   await checkpoint(true);
   env.log('verifying');
   for (const t of tasks) report.verify.push(await verifyTask(env.pools, t, opts.verifyRange));
   const bad = report.verify.filter((v) => v.diffs.length > 0);
-  job.state = bad.length === 0 ? 'done' : 'failed';
+  // A job that flipped stays 'flipped' until verify is clean: resume sweeps and verifies again; abort refuses it.
+  job.state = bad.length === 0 ? 'done' : 'flipped';
   const numbers = `writes frozen ${report.freezeMs ?? '?'} ms; ${report.copied} rows copied at ${report.copyRowsPerSec} rows/s`;
   job.message = bad.length === 0 ? `verified; ${numbers}` : `verify: ${bad.map((v) => `${v.task} differs in ${v.diffs.length} range(s)`).join('; ')}; ${numbers}`;
   await saveJob(env.main, job);
@@ -169,28 +196,29 @@ async function freezeAndFlip(
     for (const t of tasks) await copier.pass(t, states.get(t.key)!);
     const asked = Date.now();
     const f = await store.beginFreeze(env.main, frozenShards(job.spec), opts.freezeMs);
-    await publish(env);
+    publish(env);
     const deadline = asked + opts.freezeMs - FLIP_MARGIN_MS;
     try {
       await store.waitFrozen(env.main, f.id, { liveMs: opts.liveMs, timeoutMs: Math.max(50, deadline - Date.now()), pollMs: 5 });
       let complete = true;
       for (const t of tasks) {
         const st = states.get(t.key)!;
-        const r = await copier.pass(t, st, { from: st.settled, deadline });
+        const r = await copier.pass(t, st, { from: st.settled, deadline, unthrottled: true });
         complete &&= r.complete;
       }
       if (!complete) throw new Error(`the last rows did not fit in the ${opts.freezeMs} ms freeze`);
+      await liftAutoIncrement(env, tasks);
       const next = mapAfter(job.spec, base);
-      await store.flip(env.main, f.id, next, `job ${job.id}: ${describe(job.spec)}`, 50);
+      await store.flip(env.main, { freezeId: f.id, baseVersion: job.mapVersion, next, note: `job ${job.id}: ${describe(job.spec)}`, marginMs: 50, liveMs: opts.liveMs, jobId: job.id });
       report.freezeMs = Date.now() - asked;
-      await publish(env);
+      publish(env);
       job.state = 'flipped';
       await checkpoint(true);
       env.log(`flipped to map version ${await store.latestVersion(env.main)}: writes were frozen ${report.freezeMs} ms`);
       return true;
     } catch (err) {
       await store.releaseFreeze(env.main, f.id).catch(() => undefined);
-      await publish(env);
+      publish(env);
       const why = err instanceof Error ? err.message : String(err);
       report.failedFreezes.push(`attempt ${attempt}: ${why}`);
       env.log(`freeze attempt ${attempt} released: ${why}`);
