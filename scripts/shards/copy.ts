@@ -144,6 +144,34 @@ export class Copier {
     return { rows: copied, complete };
   }
 
+  /**
+   * Copies the source rows of ids in (from, to] the target lacks: ids only
+   * are compared (index scans on both sides), then just the missing rows
+   * are copied. What the last copy under a freeze does below the cursor,
+   * instead of copying the whole settle window again.
+   */
+  async fillGaps(task: CopyTask, from: number, to: number): Promise<number> {
+    if (to <= from) return 0;
+    const f = filterSql(task);
+    const src = this.pools.get(task.src.url);
+    const dst = this.pools.get(task.dst.url);
+    const [have, want] = await Promise.all([
+      dst.query<RowDataPacket[]>(`SELECT id FROM \`${task.dst.table}\` WHERE id > ? AND id <= ?`, [from, to]),
+      src.query<RowDataPacket[]>(`SELECT id FROM \`${task.src.table}\` WHERE id > ? AND id <= ?${f.sql}`, [from, to, ...f.values]),
+    ]);
+    const present = new Set(have[0].map((r) => Number(r.id)));
+    const missing = want[0].map((r) => Number(r.id)).filter((id) => !present.has(id));
+    const cols = COLUMNS[task.prefix];
+    const list = cols.map((c) => `\`${c}\``).join(', ');
+    for (let i = 0; i < missing.length; i += this.opts.chunk) {
+      const ids = missing.slice(i, i + this.opts.chunk);
+      const [rows] = await src.query<RowDataPacket[]>(`SELECT ${list} FROM \`${task.src.table}\` WHERE id IN (?)`, [ids]);
+      if (rows.length > 0) await dst.query(`INSERT IGNORE INTO \`${task.dst.table}\` (${list}) VALUES ?`, [rows.map((r) => cols.map((c) => r[c]))]);
+      this.progress?.tick(rows.length);
+    }
+    return missing.length;
+  }
+
   /** Moves the settled checkpoint up to the newest cursor at least settleMs old. */
   settle(state: TaskState, now = Date.now()): void {
     while (state.samples.length > 0 && now - state.samples[0]![1] >= this.opts.settleMs) {

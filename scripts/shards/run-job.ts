@@ -203,7 +203,9 @@ async function freezeAndFlip(
       let complete = true;
       for (const t of tasks) {
         const st = states.get(t.key)!;
-        const r = await copier.pass(t, st, { from: st.settled, deadline, unthrottled: true });
+        // Below the cursor only ids not yet visible at their copy can be missing; above it, all is new.
+        await copier.fillGaps(t, st.settled, st.cursor);
+        const r = await copier.pass(t, st, { deadline, unthrottled: true });
         complete &&= r.complete;
       }
       if (!complete) throw new Error(`the last rows did not fit in the ${opts.freezeMs} ms freeze`);
