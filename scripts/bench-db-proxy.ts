@@ -7,6 +7,7 @@
  * Loopback only, bounded in count and time. `--help` lists the options.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { withDatabase } from './bench/storage.ts';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +20,9 @@ import { parseOptions, shapeOf, USAGE, type BenchOptions } from './bench/options
 import { runGenerator, startProxy, type ProxyProcess } from './bench/processes.ts';
 import { judge, table, targetsText, writeReport, type PointResult, type Report } from './bench/report.ts';
 import { seedHistory, seedPopulation } from './bench/seed.ts';
-import { openBenchStorage, type BenchStorage } from './bench/storage.ts';
+import { openBenchStorage, openTargetStorage, type BenchStorage } from './bench/storage.ts';
+import { migrate } from '../schema/migrate.ts';
+import { startStack, type Stack } from './stack.ts';
 import { MIX, OPS, type GeneratorConfig, type Op, type Population, type Workload } from './bench/types.ts';
 import { snapshotCounters, verify, type VerifyResult } from './bench/verify.ts';
 import { cycleOf } from './bench/workload.ts';
@@ -69,7 +72,15 @@ function cycleFor(w: Workload, notes: string[]): Op[] | null {
   return cycle.length > 0 ? cycle : null;
 }
 
-async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): Promise<Omit<Report, 'startedAt' | 'command' | 'environment' | 'options' | 'targets'>> {
+/** Where a run's shards are: MariaDB instances, and the SHARD_MAP placing them (empty: all on MYSQL_URL). */
+interface Placement {
+  instances: number;
+  shardMap: string;
+}
+
+type RunResult = Omit<Report, 'startedAt' | 'command' | 'environment' | 'options' | 'targets'>;
+
+async function run(opts: BenchOptions, storage: BenchStorage, notes: string[], place: Placement): Promise<RunResult> {
   const cycles = new Map(opts.workloads.map((w) => [w, cycleFor(w, notes)] as const));
   const used = new Set([...cycles.values()].flatMap((c) => c ?? []));
   const pop: Population = { pairs: opts.pairs, groups: used.has('group') ? opts.groups : 0, groupSize: opts.groupSize, groupIdBase: 1 };
@@ -88,11 +99,20 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
   const points: PointResult[] = [];
   const baseline = new Map<number, BaselineResult>();
   try {
-    for (const workers of opts.workers) {
+    const target = opts.target;
+    for (const workers of target ? [0] : opts.workers) {
       if (aborted) break;
       const launch = async (): Promise<ProxyProcess> => {
+        if (target) return runningElsewhere(target.port);
         const p = await startProxy({
-          env: { MYSQL_URL: storage.mysqlUrl, REDIS_URL: storage.redisUrl, REDIS_KEY_PREFIX: storage.keyPrefix, SHARDS: String(storage.shards), DB_PROXY_WORKERS: String(workers) },
+          env: {
+            MYSQL_URL: storage.mysqlUrl,
+            REDIS_URL: storage.redisUrl,
+            REDIS_KEY_PREFIX: storage.keyPrefix,
+            SHARDS: String(storage.shards),
+            SHARD_MAP: place.shardMap,
+            DB_PROXY_WORKERS: String(workers),
+          },
           cpuProfDir: opts.cpuProf ? resolve(opts.out, 'prof') : null,
           log,
         });
@@ -107,7 +127,7 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
             if (proxy.exit() !== null) proxy = await launch();
             const shape = shapeOf(opts, c);
             const inFlight = shape.connections * shape.window;
-            if (workload === 'single' && opts.baseline && !baseline.has(inFlight)) {
+            if (workload === 'single' && opts.baseline && !target && place.instances === 1 && !baseline.has(inFlight)) {
               log(`baseline at ${inFlight} in flight ...`);
               const b = await runBaseline({
                 storage: storageConfig(storage),
@@ -124,7 +144,7 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
             const ackFile = opts.verify && (cycle.includes('single') || cycle.includes('group')) ? join(ackDir, `${points.length}.acks`) : null;
             if (ackFile) ackFiles.push(ackFile);
             const cfg: GeneratorConfig = {
-              host: '127.0.0.1',
+              host: target?.host ?? '127.0.0.1',
               port: proxy.port,
               ...shape,
               durationMs: opts.durationS * 1000,
@@ -137,19 +157,27 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
             };
             let cpu0 = 0;
             let t0 = 0;
-            const gen = await runGenerator(cfg, opts.durationS * 1000 + opts.timeoutMs + 120_000, () => {
-              cpu0 = proxy.cpuSeconds();
-              t0 = performance.now();
-            });
+            // A target gets the handshake it expects: CLUSTER_SECRET from the environment, none for TeamTalk's.
+            const secret = target ? (process.env.CLUSTER_SECRET ?? null) : undefined;
+            const gen = await runGenerator(
+              cfg,
+              opts.durationS * 1000 + opts.timeoutMs + 120_000,
+              () => {
+                cpu0 = proxy.cpuSeconds();
+                t0 = performance.now();
+              },
+              secret,
+            );
             const died = proxy.exit();
             if (died !== null) notes.push(`db-proxy (workers=${workers}) exited (${died}) during the ${workload} point at ${shape.connections * shape.window} in flight; see its stderr above`);
-            const proxyCpuPct = died !== null ? -1 : Math.round(((proxy.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000)) * 1000) / 10;
+            const proxyCpuPct = died !== null || target ? -1 : Math.round(((proxy.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000)) * 1000) / 10;
             const b = baseline.get(inFlight);
             const ratio = workload === 'single' && b && b.rate > 0 ? Math.round((gen.rate / b.rate) * 1000) / 1000 : null;
-            points.push({ workload, workers, ...shape, inFlight, gen, proxyCpuPct, ratio });
+            const label = target ? `${target.host}:${target.port}` : 'ours';
+            points.push({ workload, target: label, mysqlInstances: place.instances, workers, ...shape, inFlight, gen, proxyCpuPct, ratio });
             for (const e of gen.errors) log(`  generator: ${e}`);
             log(
-              `${workload} workers=${workers} in-flight=${inFlight}: ${gen.rate} req/s p50 ${gen.latency.p50Ms} p99 ${gen.latency.p99Ms} ms, ` +
+              `${workload} ${target ? `target ${target.host}:${target.port}` : `workers=${workers}`} mysql=${place.instances} in-flight=${inFlight}: ${gen.rate} req/s p50 ${gen.latency.p50Ms} p99 ${gen.latency.p99Ms} ms, ` +
                 `${gen.failed} failed (${gen.timeouts} timeouts), generator ${gen.cpuPct}% cpu, db-proxy ${proxyCpuPct}% cpu`,
             );
           }
@@ -161,7 +189,7 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
     let verified: VerifyResult | null = null;
     if (opts.verify && !aborted) {
       const after = await snapshotCounters(storage.redisUrl, storage.keyPrefix, pop);
-      verified = await verify(storage.mysqlUrl, storage.shards, pop, ackFiles, before!, after, seededRows);
+      verified = await verify(storage.mysqlUrl, storage.shards, pop, ackFiles, before!, after, seededRows, place.shardMap);
       log(`verify: ${verified.passed ? 'PASSED' : 'FAILED'} ${JSON.stringify({ ...verified, notes: undefined })}`);
       for (const n of verified.notes) log(`  ${n}`);
     }
@@ -171,18 +199,58 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[]): 
   }
 }
 
+/** A db-proxy this run did not start (--target): nothing to stop, its CPU unknown. */
+function runningElsewhere(port: number): ProxyProcess {
+  return { pid: 0, port, exit: () => null, cpuSeconds: () => 0, stop: async () => undefined };
+}
+
+/** SHARD_MAP putting shard k on instance k % urls.length (instance 0: MYSQL_URL's server, left unnamed). */
+function spread(shards: number, urls: readonly string[]): string {
+  const parts: string[] = [];
+  for (let k = 0; k < shards; k++) if (k % urls.length !== 0) parts.push(`${k}=${urls[k % urls.length]}`);
+  return parts.join(';');
+}
+
+/** One pass per MariaDB instance count (each on a fresh database), or one against --target. */
+async function runAll(opts: BenchOptions, notes: string[]): Promise<{ result: RunResult; storage: BenchStorage }> {
+  if (opts.target) {
+    const storage = await openTargetStorage(process.env, opts.shards, log);
+    notes.push(`measured ${opts.target.host}:${opts.target.port}, a db-proxy this run did not start (its CPU is not known here; no baseline)`);
+    return { result: await run(opts, storage, notes, { instances: 1, shardMap: '' }), storage };
+  }
+  const merged: RunResult = { baselineMethod: BASELINE_METHOD, baseline: [], points: [], verify: null, notes };
+  let last: BenchStorage | null = null;
+  for (const instances of opts.mysqlInstances) {
+    if (aborted) break;
+    const storage = await openBenchStorage(process.env, opts.shards, log);
+    const extra: Stack[] = [];
+    try {
+      for (let i = 1; i < instances; i++) extra.push(await startStack({ dir: mkdtempSync(join(os.tmpdir(), 'tt-bench-mysql-')), ephemeral: true }));
+      const urls = [storage.mysqlUrl, ...extra.map((x) => withDatabase(x.mysqlUrl, storage.database))];
+      const shardMap = spread(opts.shards, urls);
+      if (instances > 1) {
+        await migrate({ url: storage.mysqlUrl, shards: opts.shards, shardMap });
+        log(`${instances} MariaDB instances: shard k on instance k % ${instances}`);
+      }
+      const r = await run(opts, storage, notes, { instances, shardMap });
+      merged.baseline.push(...r.baseline);
+      merged.points.push(...r.points);
+      if (r.verify) merged.verify = merged.verify && !merged.verify.passed ? merged.verify : r.verify;
+      last = storage;
+    } finally {
+      for (const x of extra) await x.stop();
+      await storage.cleanup(opts.keep);
+    }
+  }
+  return { result: merged, storage: last! };
+}
+
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return (console.log(USAGE), 0);
   const startedAt = new Date().toISOString();
-  const storage = await openBenchStorage(process.env, opts.shards, log);
   const notes: string[] = [];
-  let result;
-  try {
-    result = await run(opts, storage, notes);
-  } finally {
-    await storage.cleanup(opts.keep);
-  }
+  const { result, storage } = await runAll(opts, notes);
   const targets = judge(result.points, result.verify);
   const report: Report = {
     startedAt,

@@ -25,6 +25,10 @@ export interface BenchOptions {
   history: number;
   timeoutMs: number;
   cpuProf: boolean;
+  /** A db-proxy already running (ours elsewhere, or TeamTalk's db_proxy_server): none is started; MYSQL_URL etc. are its storage. */
+  target: { host: string; port: number } | null;
+  /** MariaDB instance counts to sweep, the shards spread over them (a fresh database per count). */
+  mysqlInstances: number[];
 }
 
 export const USAGE = `usage: npm run bench:db-proxy -- [options]
@@ -41,7 +45,12 @@ export const USAGE = `usage: npm run bench:db-proxy -- [options]
   --pairs N --groups N --group-size N --shards N --history N (messages per pair for list)
   --no-baseline  --baseline-slots N (default 8)  --batch-max N (default 256)
   --timeout MS        per-request timeout (default 10000)
-  --cpu-prof          write db-proxy CPU profiles to <out>/prof`;
+  --cpu-prof          write db-proxy CPU profiles to <out>/prof
+  --target HOST:PORT  measure a db-proxy already running there (ours or TeamTalk's db_proxy_server) instead of
+                      starting ours: MYSQL_URL / REDIS_URL / REDIS_KEY_PREFIX must be the storage it uses (its
+                      database is seeded, never dropped); CLUSTER_SECRET as it expects (unset for TeamTalk's)
+  --mysql-instances LIST  MariaDB instances to spread the shards over, e.g. 1,2,4: per count a fresh database,
+                      count-1 private instances started here, SHARD_MAP placing shard k on instance k % count`;
 
 function list(text: string, name: string, min: number, max: number): number[] {
   const values = text.split(',').map((s) => Number(s.trim()));
@@ -56,7 +65,7 @@ function int(text: string | undefined, name: string, fallback: number, min: numb
 
 export function parseOptions(argv: string[]): BenchOptions | null {
   const strings = ['connections', 'window', 'concurrency', 'duration', 'count', 'warmup', 'workload', 'workers', 'out', 'pairs', 'groups'];
-  strings.push('group-size', 'shards', 'baseline-slots', 'batch-max', 'history', 'timeout');
+  strings.push('group-size', 'shards', 'baseline-slots', 'batch-max', 'history', 'timeout', 'target', 'mysql-instances');
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const k of strings) options[k] = { type: 'string' };
   for (const k of ['verify', 'keep', 'no-baseline', 'cpu-prof', 'help']) options[k] = { type: 'boolean' };
@@ -88,7 +97,16 @@ export function parseOptions(argv: string[]): BenchOptions | null {
     history: int(s('history'), 'history', 20, 0, 1000),
     timeoutMs: int(s('timeout'), 'timeout', 10_000, 100, 120_000),
     cpuProf: v['cpu-prof'] === true,
+    target: targetOf(s('target')),
+    mysqlInstances: list(s('mysql-instances') ?? '1', 'mysql-instances', 1, 8),
   };
+}
+
+function targetOf(text: string | undefined): { host: string; port: number } | null {
+  if (text === undefined) return null;
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`--target: ${text} is not host:port`);
+  return { host: m[1]!, port: Number(m[2]) };
 }
 
 /** The connection count and window of one point of total in flight `c`. */

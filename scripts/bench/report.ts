@@ -33,18 +33,18 @@ export interface Target {
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
 
 export function table(points: PointResult[], baseline: BaselineResult[]): string {
-  const head = ['workload', 'workers', 'in flight', 'conn×win', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'fail', 'gen cpu%', 'proxy cpu%', 'vs base'];
-  const widths = [9, 7, 9, 9, 8, 7, 7, 8, 6, 8, 10, 7];
+  const head = ['workload', 'db-proxy', 'mysql', 'workers', 'in flight', 'conn×win', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'fail', 'gen cpu%', 'proxy cpu%', 'vs base'];
+  const widths = [9, 15, 5, 7, 9, 9, 8, 7, 7, 8, 6, 8, 10, 7];
   const row = (cells: (string | number)[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('  ');
   const lines = [row(head), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const p of points) {
     const g = p.gen;
     lines.push(
-      row([p.workload, p.workers, p.inFlight, `${p.connections}×${p.window}`, g.rate, g.latency.p50Ms, g.latency.p99Ms, g.latency.maxMs, g.failed, g.cpuPct, p.proxyCpuPct, p.ratio === null ? '-' : `${Math.round(p.ratio * 100)}%`]),
+      row([p.workload, p.target, p.mysqlInstances, p.target === 'ours' ? p.workers : '-', p.inFlight, `${p.connections}×${p.window}`, g.rate, g.latency.p50Ms, g.latency.p99Ms, g.latency.maxMs, g.failed, g.cpuPct, p.proxyCpuPct, p.ratio === null ? '-' : `${Math.round(p.ratio * 100)}%`]),
     );
   }
   for (const b of baseline) {
-    lines.push(row(['baseline', '-', b.concurrency, 'in-proc', b.rate, b.latency.p50Ms, b.latency.p99Ms, b.latency.maxMs, b.failed, b.cpuPct, '-', '100%']));
+    lines.push(row(['baseline', 'in-process', '-', '-', b.concurrency, 'in-proc', b.rate, b.latency.p50Ms, b.latency.p99Ms, b.latency.maxMs, b.failed, b.cpuPct, '-', '100%']));
   }
   return lines.join('\n');
 }

@@ -23,7 +23,7 @@ export interface BenchStorage {
   cleanup(keep: boolean): Promise<void>;
 }
 
-function withDatabase(url: string, database: string): string {
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
@@ -67,6 +67,34 @@ export async function openBenchStorage(env: NodeJS.ProcessEnv, shards: number, l
         log(`kept database ${id} and Redis prefix ${id}:`);
       }
       await servers.stop();
+    },
+  };
+}
+
+/**
+ * The storage of a db-proxy already running (--target): MYSQL_URL,
+ * REDIS_URL and REDIS_KEY_PREFIX as that db-proxy has them. Its database is
+ * migrated (idempotent; TeamTalk's own schema migrates forward) and seeded,
+ * and never dropped.
+ */
+export async function openTargetStorage(env: NodeJS.ProcessEnv, shards: number, log: (m: string) => void): Promise<BenchStorage> {
+  const mysqlUrl = env.MYSQL_URL;
+  const redisUrl = env.REDIS_URL;
+  if (!mysqlUrl || !redisUrl) throw new Error('--target needs MYSQL_URL and REDIS_URL: the storage the target db-proxy uses');
+  await migrate({ url: mysqlUrl, shards });
+  const database = decodeURIComponent(new URL(mysqlUrl).pathname.slice(1)) || 'teamtalk';
+  log(`target storage: database ${database}, redis ${new URL(redisUrl).host} prefix "${env.REDIS_KEY_PREFIX ?? ''}" (kept)`);
+  const server = new URL(mysqlUrl);
+  server.pathname = '/';
+  return {
+    serverUrl: server.toString(),
+    mysqlUrl,
+    database,
+    redisUrl,
+    keyPrefix: env.REDIS_KEY_PREFIX ?? '',
+    shards,
+    async cleanup() {
+      log(`kept database ${database} (the target's)`);
     },
   };
 }

@@ -112,6 +112,10 @@ export const AckKind = { SINGLE: 1, GROUP: 2 } as const;
 
 export interface PointResult {
   workload: Workload;
+  /** 'ours' (started by the run) or the --target host:port. */
+  target: string;
+  /** MariaDB instances the shards were spread over. */
+  mysqlInstances: number;
   workers: number;
   connections: number;
   window: number;

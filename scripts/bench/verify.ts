@@ -7,6 +7,7 @@
  */
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import { parseShardMap } from '../../db-proxy/storage/shard-map.ts';
 import { readAcks } from './ack-log.ts';
 import { AckKind, pairFrom, pairTo, userCount, type Population } from './types.ts';
 
@@ -89,8 +90,19 @@ export async function verify(
   before: Counters,
   after: Counters,
   seededRows: number,
+  shardMap = '',
 ): Promise<VerifyResult> {
   const conn = await mysql.createConnection({ uri: mysqlUrl });
+  // Each shard's rows are read where SHARD_MAP puts them.
+  const map = parseShardMap(mysqlUrl, shards, shardMap);
+  const others = new Map<string, mysql.Connection>();
+  const onShard = async (s: number): Promise<mysql.Connection> => {
+    const url = map.shardUrls[s]!;
+    if (url === mysqlUrl) return conn;
+    let c = others.get(url);
+    if (!c) others.set(url, (c = await mysql.createConnection({ uri: url })));
+    return c;
+  };
   try {
     const [rel] = await conn.query<mysql.RowDataPacket[]>('SELECT id, smallId FROM IMRelationShip WHERE bigId <= ?', [userCount(pop)]);
     const relateOf = new Float64Array(pop.pairs);
@@ -122,9 +134,10 @@ export async function verify(
     const singleRows: number[] = [];
     const groupRows: number[] = [];
     for (let s = 0; s < shards; s++) {
-      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT relateId, msgId FROM IMMessage_${s} WHERE fromId <= ?`, [userCount(pop)]);
+      const sc = await onShard(s);
+      const [rows] = await sc.query<mysql.RowDataPacket[]>(`SELECT relateId, msgId FROM IMMessage_${s} WHERE fromId <= ?`, [userCount(pop)]);
       for (const r of rows) singleRows.push((r.relateId as number) * SHIFT + (r.msgId as number));
-      const [grows] = await conn.query<mysql.RowDataPacket[]>(`SELECT groupId, msgId FROM IMGroupMessage_${s} WHERE groupId >= ? AND groupId < ?`, [
+      const [grows] = await sc.query<mysql.RowDataPacket[]>(`SELECT groupId, msgId FROM IMGroupMessage_${s} WHERE groupId >= ? AND groupId < ?`, [
         pop.groupIdBase,
         pop.groupIdBase + pop.groups,
       ]);
@@ -159,5 +172,6 @@ export async function verify(
     return { passed, ...result, notes };
   } finally {
     await conn.end();
+    for (const c of others.values()) await c.end().catch(() => undefined);
   }
 }
