@@ -15,10 +15,8 @@ import { shardMapChannel } from '../db-proxy/shard-follower.ts';
 import { parseShardMap } from '../db-proxy/storage/shard-map.ts';
 import * as store from '../db-proxy/storage/shard-map-store.ts';
 import type { PduClient } from '../proto/client.ts';
-import { Cid } from '../proto/commands.ts';
-import type { IM } from '../proto/messages.ts';
 import { migrate } from '../schema/migrate.ts';
-import { startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
+import { sendMessage, startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
 import { createTestStorage, testServerUrls, type TestStorage } from './helpers/storage.ts';
 
 const SHARDS = 4;
@@ -35,14 +33,7 @@ let cb: PduClient;
 /** Conversations (user pairs) by the shard their relation id falls in. */
 const byShard = new Map<number, [number, number][]>();
 
-async function send(c: PduClient, from: number, to: number, text: string): Promise<number> {
-  const r = await c.request(
-    Cid.CID_MSG_DATA,
-    { fromUserId: from, toSessionId: to, msgId: 0, createTime: 1_700_000_000, msgType: 1, msgData: Buffer.from(text) },
-    { expect: Cid.CID_MSG_DATA },
-  );
-  return (r.message as IM.Message.IMMsgData).msgId;
-}
+const send = sendMessage;
 
 const publish = (): Promise<number> => pub.publish(shardMapChannel(main.keyPrefix), 'changed');
 

@@ -16,14 +16,12 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import * as store from '../db-proxy/storage/shard-map-store.ts';
 import type { PduClient } from '../proto/client.ts';
-import { Cid } from '../proto/commands.ts';
-import type { IM } from '../proto/messages.ts';
 import { migrate } from '../schema/migrate.ts';
 import { openEnv, runShards } from '../scripts/shards/cli.ts';
 import { lastJob, openJob } from '../scripts/shards/jobs.ts';
 import { Progress } from '../scripts/shards/progress.ts';
 import { startStack, type Stack } from '../scripts/stack.ts';
-import { startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
+import { sendMessage, startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
 import { createTestStorage, testServerUrls, withDatabase, type TestStorage } from './helpers/storage.ts';
 
 // A short transaction bound keeps the tool's settle time (at least the db-proxies' bound) short.
@@ -43,14 +41,7 @@ let refused = 0;
 let stop = false;
 let load: Promise<void>[] = [];
 
-async function send(c: PduClient, from: number, to: number, text: string): Promise<number> {
-  const r = await c.request(
-    Cid.CID_MSG_DATA,
-    { fromUserId: from, toSessionId: to, msgId: 0, createTime: 1_700_000_000, msgType: 1, msgData: Buffer.from(text) },
-    { expect: Cid.CID_MSG_DATA },
-  );
-  return (r.message as IM.Message.IMMsgData).msgId;
-}
+const send = sendMessage;
 
 const shards = (args: string[]): Promise<number> => runShards([...args, '--settle-ms', '300', '--live-ms', '2500'], env);
 

@@ -191,6 +191,13 @@ async function plan(env: ShardEnv, spec: JobSpec, map: ShardMap): Promise<void> 
   console.log(`  ${total.toLocaleString('en')} rows to copy, then a write freeze of at most the --freeze-ms bound; nothing was changed`);
 }
 
+/** Runs a job to its end and prints what it did; 0 when its verify is clean. */
+async function runAndReport(env: ShardEnv, job: Job, opts: RunOptions): Promise<number> {
+  const report = await runJob(env, job, opts);
+  printReport(report);
+  return report.verify.every((v) => v.diffs.length === 0) ? 0 : 1;
+}
+
 function printReport(r: JobReport): void {
   console.log(`copied ${r.copied.toLocaleString('en')} rows at ${r.copyRowsPerSec.toLocaleString('en')} rows/s`);
   if (r.freezeMs !== null) console.log(`writes frozen ${r.freezeMs} ms; map version ${r.version}`);
@@ -257,10 +264,7 @@ async function runCommand(cli: Cli, env: ShardEnv, needMap: () => ShardMap): Pro
       }
       const open = await openJob(env.main);
       if (open) throw new Error(`job ${open.id} (${describe(open.spec)}) is ${open.state}: resume or abort it first`);
-      const job = await createJob(env.main, spec, needMap().version);
-      const report = await runJob(env, job, cli.run);
-      printReport(report);
-      return report.verify.every((v) => v.diffs.length === 0) ? 0 : 1;
+      return runAndReport(env, await createJob(env.main, spec, needMap().version), cli.run);
     }
     case 'resume': {
       const job = await openJob(env.main);
@@ -269,9 +273,7 @@ async function runCommand(cli: Cli, env: ShardEnv, needMap: () => ShardMap): Pro
         console.log(`would resume job ${job.id} (${describe(job.spec)}), ${job.state}, from checkpoints ${JSON.stringify(job.checkpoints)}`);
         return 0;
       }
-      const report = await runJob(env, job, cli.run);
-      printReport(report);
-      return report.verify.every((v) => v.diffs.length === 0) ? 0 : 1;
+      return runAndReport(env, job, cli.run);
     }
     case 'abort': {
       const job = await openJob(env.main);

@@ -3,6 +3,8 @@ import pino from 'pino';
 import { loadConfig } from '../../db-proxy/config.ts';
 import { startDbProxy, type RunningDbProxy } from '../../db-proxy/db-proxy.ts';
 import { PduClient } from '../../proto/client.ts';
+import { Cid } from '../../proto/commands.ts';
+import type { IM } from '../../proto/messages.ts';
 import { createTestStorage, type TestStorage } from './storage.ts';
 
 /** The CLUSTER_SECRET of every in-process server of the tests (a test may set its own, or '' for none). */
@@ -48,4 +50,14 @@ export async function startTestDbProxy(env: Record<string, string> = {}, storage
       if (!storage) await own.cleanup();
     },
   };
+}
+
+/** Sends a one-to-one text message on a db-proxy link, as an access server does; the msg id answered (0: refused). */
+export async function sendMessage(c: PduClient, from: number, to: number, text: string): Promise<number> {
+  const r = await c.request(
+    Cid.CID_MSG_DATA,
+    { fromUserId: from, toSessionId: to, msgId: 0, createTime: 1_700_000_000, msgType: 1, msgData: Buffer.from(text) },
+    { expect: Cid.CID_MSG_DATA },
+  );
+  return (r.message as IM.Message.IMMsgData).msgId;
 }
