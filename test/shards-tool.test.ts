@@ -143,6 +143,18 @@ test('a split 4 → 8 killed mid-copy resumes from its checkpoints and finishes 
   assert.ok(live.length === 2 && live.every((i) => i.mapVersion === 3), JSON.stringify(live));
 });
 
+test('a db-proxy that died without a goodbye holds a move up only until its lease ran out', async () => {
+  // Its heartbeat row, as kill -9 leaves it: live for its lease (1 s) and the margin, holding nothing.
+  await main.pool.query("INSERT INTO db_proxy_instances (id, map_version, frozen_id, lease_ms, txn_ms, seen_at) VALUES ('killed:1:x', 3, 0, 1000, 1500, NOW(3))");
+  const t0 = Date.now();
+  assert.equal(await shards(['move', '1', targetUrl]), 0);
+  const job = await lastJob(main.pool);
+  assert.equal(job?.state, 'done', job?.message);
+  assert.ok(Date.now() - t0 >= 1000, 'it waited for the dead one to age out');
+  const map = await store.currentMap(main.pool, main.mysqlUrl);
+  assert.deepEqual([map?.version, map?.shardUrls[1]], [4, targetUrl]);
+});
+
 test('through both: every acked message stored once where the map says, nothing refused stored, ids increasing', async () => {
   await new Promise((r) => setTimeout(r, 500));
   stop = true;
@@ -175,7 +187,7 @@ test('through both: every acked message stored once where the map says, nothing 
   // A db-proxy (re)started now needs SHARDS=8: the layout and the map say so; migrate follows the stored map too.
   const fx = await startTestDbProxy({ ...FOLLOW, SHARDS: '8' }, main);
   await fx.close();
-  await assert.rejects(migrate({ url: main.mysqlUrl, shards: 4 }), /SHARDS=4, but the shard map in force \(version 3\) has 8 shards/);
+  await assert.rejects(migrate({ url: main.mysqlUrl, shards: 4 }), /SHARDS=4, but the shard map in force \(version 4\) has 8 shards/);
   const again = await migrate({ url: main.mysqlUrl, shards: 8 });
-  assert.deepEqual([again.shardTablesCreated, again.shardHosts.map((h) => [h.shards, h.tablesCreated])], [[], [[[3, 7], []]]]);
+  assert.deepEqual([again.shardTablesCreated, again.shardHosts.map((h) => [h.shards, h.tablesCreated])], [[], [[[1, 3, 7], []]]]);
 });

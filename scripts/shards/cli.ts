@@ -46,7 +46,7 @@ options:
   --freeze-ms N                 bound of one write freeze (default 1000)
   --settle-ms N                 how long a row id may take to commit (default 2000)
   --live-ms N                   db-proxies seen within this are waited for (default 5000)
-  --attempts N                  freezes tried before failing (default 3)
+  --attempts N                  freezes tried before failing, 1 s, 2 s, 4 s ... apart (default 4)
   --verify-range N              ids per verify range (default 50000)`;
 
 const MAX_SHARDS = 1024;
@@ -100,7 +100,7 @@ function parseCli(argv: string[]): Cli | null {
       freezeMs: int(values['freeze-ms'], 'freeze-ms', 1000, 200, 60_000),
       settleMs: int(values['settle-ms'], 'settle-ms', 2000, 0, 600_000),
       liveMs: int(values['live-ms'], 'live-ms', 5000, 100, 600_000),
-      attempts: int(values.attempts, 'attempts', 3, 1, 100),
+      attempts: int(values.attempts, 'attempts', 4, 1, 100),
       verifyRange: int(values['verify-range'], 'verify-range', 50_000, 100, 100_000_000),
     },
   };

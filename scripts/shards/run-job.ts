@@ -224,6 +224,8 @@ async function freezeAndFlip(
       const why = err instanceof Error ? err.message : String(err);
       report.failedFreezes.push(`attempt ${attempt}: ${why}`);
       env.log(`freeze attempt ${attempt} released: ${why}`);
+      // A db-proxy killed without a goodbye counts as live until its lease (and a margin) ran out: wait that out.
+      if (attempt < opts.attempts) await new Promise((r) => setTimeout(r, Math.min(8000, 1000 * 2 ** (attempt - 1))));
     }
   }
   return false;
