@@ -102,7 +102,7 @@ function mapFollowingFromEnv(env: Env): { pollMs: number; leaseMs: number } {
  * teamtalk_slave) and MYSQL_REPLICAS, `<server url>><replica url>` pairs
  * separated by `;`, for the servers of the shard map.
  */
-function replicasFromEnv(env: Env, mysqlUrl: string): [string, string][] {
+export function replicasFromEnv(env: Env, mysqlUrl: string): [string, string][] {
   const out: [string, string][] = [];
   const main = stringFromEnv(env, 'MYSQL_REPLICA_URL', '').trim();
   if (main !== '') out.push([mysqlUrl, checkUrl(main, 'MYSQL_REPLICA_URL')]);

@@ -19,7 +19,7 @@ import { baselinePairs, runBaseline, type BaselineResult } from './bench/baselin
 import { parseOptions, shapeOf, USAGE, type BenchOptions } from './bench/options.ts';
 import { runGenerator, startProxy, type ProxyProcess } from './bench/processes.ts';
 import { judge, table, targetsText, writeReport, type PointResult, type Report } from './bench/report.ts';
-import { seedHistory, seedPopulation } from './bench/seed.ts';
+import { requireNoBenchMessages, seedGroupMemberHashes, seedHistory, seedPopulation } from './bench/seed.ts';
 import { openBenchStorage, openTargetStorage, type BenchStorage } from './bench/storage.ts';
 import { migrate } from '../schema/migrate.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -84,7 +84,9 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[], p
   const cycles = new Map(opts.workloads.map((w) => [w, cycleFor(w, notes)] as const));
   const used = new Set([...cycles.values()].flatMap((c) => c ?? []));
   const pop: Population = { pairs: opts.pairs, groups: used.has('group') ? opts.groups : 0, groupSize: opts.groupSize, groupIdBase: 1 };
-  await seedPopulation(storage.mysqlUrl, pop, opts.baseline ? baselinePairs(opts.pairs) : []);
+  if (opts.target) await requireNoBenchMessages(storage.mysqlUrl, storage.shards, pop);
+  await seedPopulation(storage.mysqlUrl, pop, opts.baseline && !opts.target ? baselinePairs(opts.pairs) : []);
+  if (opts.target) await seedGroupMemberHashes(storage.redisUrl, storage.keyPrefix, pop);
   let seededRows = 0;
   if (used.has('list') && opts.history > 0) {
     const ctx = createContext(storageConfig(storage), pino({ level: 'warn' }));
@@ -190,6 +192,12 @@ async function run(opts: BenchOptions, storage: BenchStorage, notes: string[], p
     if (opts.verify && !aborted) {
       const after = await snapshotCounters(storage.redisUrl, storage.keyPrefix, pop);
       verified = await verify(storage.mysqlUrl, storage.shards, pop, ackFiles, before!, after, seededRows, place.shardMap);
+      // Nothing acked proves nothing; a timeout is a message whose fate the run does not know.
+      for (const p of points) {
+        if ((p.workload === 'single' || p.workload === 'group') && (p.gen.acks === 0 || p.gen.timeouts > 0)) {
+          verified = { ...verified, passed: false, notes: [...verified.notes, `${p.workload} at ${p.inFlight} in flight: ${p.gen.acks} acked, ${p.gen.timeouts} timed out`] };
+        }
+      }
       log(`verify: ${verified.passed ? 'PASSED' : 'FAILED'} ${JSON.stringify({ ...verified, notes: undefined })}`);
       for (const n of verified.notes) log(`  ${n}`);
     }

@@ -17,6 +17,7 @@ import type { PduClient } from '../proto/client.ts';
 import { Cid } from '../proto/commands.ts';
 import type { IM } from '../proto/messages.ts';
 import { migrate } from '../schema/migrate.ts';
+import { openEnv, runShards } from '../scripts/shards/cli.ts';
 import { startStack, type Stack } from '../scripts/stack.ts';
 import { startTestDbProxy, type DbProxyFixture } from './helpers/db-proxy.ts';
 import { testServerUrls, withDatabase } from './helpers/storage.ts';
@@ -140,4 +141,18 @@ test('a replica that stops applying falls behind: reads go to the primary, and b
   }
   await until('replica caught up', replicated);
   await until('history from the replica again', async () => (await history()).includes('replica only'), 3000);
+});
+
+test('npm run shards -- status shows each replica and how far behind it is', async () => {
+  const env = await openEnv({ MYSQL_URL: withDatabase(primary.mysqlUrl, DB), MYSQL_REPLICA_URL: withDatabase(replica.mysqlUrl, DB) });
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+  try {
+    assert.equal(await runShards(['status'], env), 0);
+  } finally {
+    console.log = log;
+    await env.close();
+  }
+  assert.ok(lines.some((l) => /^replica of .*: .*, \d+ ms behind/.test(l)), lines.join('\n'));
 });

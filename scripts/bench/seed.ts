@@ -5,6 +5,7 @@
  * through db-proxy's own message handler so it is exactly what db-proxy
  * would have stored.
  */
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { msgData } from '../../db-proxy/handlers/message-data.ts';
 import type { HandlerContext } from '../../db-proxy/handlers/types.ts';
@@ -22,7 +23,7 @@ async function insertChunks(conn: mysql.Connection, head: string, rows: unknown[
   }
 }
 
-/** Users 1..2·pairs, relations of the pairs (and of `extraPairs`, [from, to]), groups and members. */
+/** Users 1..2·pairs (rows already there are kept), relations of the pairs (and of `extraPairs`, [from, to]), groups and members. */
 export async function seedPopulation(mysqlUrl: string, pop: Population, extraPairs: [number, number][]): Promise<void> {
   const conn = await mysql.createConnection({ uri: mysqlUrl });
   const now = Math.floor(Date.now() / 1000);
@@ -32,17 +33,17 @@ export async function seedPopulation(mysqlUrl: string, pop: Population, extraPai
       const salt = (1000 + (uid % 9000)).toString();
       return [uid, userName(uid), `bench ${uid}`, md5hex(md5hex(userPassword(uid)) + salt), salt, 1, 0, now, now];
     });
-    await insertChunks(conn, 'INSERT INTO IMUser (id, name, nick, password, salt, departId, status, created, updated)', users);
+    await insertChunks(conn, 'INSERT IGNORE INTO IMUser (id, name, nick, password, salt, departId, status, created, updated)', users);
     const pairs: [number, number][] = Array.from({ length: pop.pairs }, (_, p) => [pairFrom(p), pairTo(p)]);
     const rel = [...pairs, ...extraPairs].map(([a, b]) => [Math.min(a, b), Math.max(a, b), 0, now, now]);
-    await insertChunks(conn, 'INSERT INTO IMRelationShip (smallId, bigId, status, created, updated)', rel);
+    await insertChunks(conn, 'INSERT IGNORE INTO IMRelationShip (smallId, bigId, status, created, updated)', rel);
     if (pop.groups > 0) {
       const groups = Array.from({ length: pop.groups }, (_, g) => [pop.groupIdBase + g, `bench group ${g}`, groupMember(pop, g, 0), 1, pop.groupSize, GROUP_LIVE, now, now]);
-      await insertChunks(conn, 'INSERT INTO IMGroup (id, name, creator, type, userCnt, status, created, updated)', groups);
+      await insertChunks(conn, 'INSERT IGNORE INTO IMGroup (id, name, creator, type, userCnt, status, created, updated)', groups);
       const members = groups.flatMap((_, g) =>
         Array.from({ length: pop.groupSize }, (__, m) => [pop.groupIdBase + g, groupMember(pop, g, m), MEMBER_ACTIVE, now, now]),
       );
-      await insertChunks(conn, 'INSERT INTO IMGroupMember (groupId, userId, status, created, updated)', members);
+      await insertChunks(conn, 'INSERT IGNORE INTO IMGroupMember (groupId, userId, status, created, updated)', members);
     }
   } finally {
     await conn.end();
@@ -63,4 +64,44 @@ export async function seedHistory(ctx: HandlerContext, pop: Population, perPair:
     stored += answers.filter((a) => ((a?.message as { msgId?: number } | undefined)?.msgId ?? 0) > 0).length;
   }
   return stored;
+}
+
+/**
+ * TeamTalk's db_proxy_server checks group membership in Redis only (hash
+ * `group_member_{groupId}`: member id → join time), never in MySQL: a
+ * --target run against it needs them beside IMGroupMember.
+ */
+export async function seedGroupMemberHashes(redisUrl: string, keyPrefix: string, pop: Population): Promise<void> {
+  if (pop.groups === 0) return;
+  const redis = new Redis(redisUrl, { keyPrefix, maxRetriesPerRequest: 2 });
+  try {
+    const now = String(Math.floor(Date.now() / 1000));
+    const pipe = redis.pipeline();
+    for (let g = 0; g < pop.groups; g++) {
+      const fields = Array.from({ length: pop.groupSize }, (_, m) => [String(groupMember(pop, g, m)), now]).flat();
+      pipe.hset(`group_member_${pop.groupIdBase + g}`, ...fields);
+    }
+    await pipe.exec();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Refuses a database that already holds messages of the bench's users: verify would count them as not acked. */
+export async function requireNoBenchMessages(mysqlUrl: string, shards: number, pop: Population): Promise<void> {
+  const conn = await mysql.createConnection({ uri: mysqlUrl });
+  try {
+    for (let k = 0; k < shards; k++) {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT 1 FROM IMMessage_${k} WHERE fromId <= ? LIMIT 1`, [userCount(pop)]);
+      const [grows] = await conn.query<mysql.RowDataPacket[]>(`SELECT 1 FROM IMGroupMessage_${k} WHERE groupId >= ? AND groupId < ? LIMIT 1`, [
+        pop.groupIdBase,
+        pop.groupIdBase + pop.groups,
+      ]);
+      if (rows.length > 0 || grows.length > 0) {
+        throw new Error(`the target's database already holds messages of the bench's users (shard ${k}): give --target a fresh database, or verify would count them`);
+      }
+    }
+  } finally {
+    await conn.end();
+  }
 }

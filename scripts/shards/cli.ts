@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { urlFromEnv, stringFromEnv } from '../../common/config.ts';
+import { replicasFromEnv } from '../../db-proxy/config.ts';
 import { formatRanges, hostsOf, redactUrl, type ShardMap } from '../../db-proxy/storage/shard-map.ts';
 import * as store from '../../db-proxy/storage/shard-map-store.ts';
 import { Pools, countAbove } from './copy.ts';
@@ -31,7 +32,7 @@ import { verifyTask } from './verify.ts';
 import { runningStack } from '../stack.ts';
 
 const USAGE = `usage: npm run shards -- <command> [options]
-  status [--exact]              map, rows/size per shard (--exact: COUNT(*)), db-proxies, freeze, job
+  status [--exact]              map, rows/size per shard (--exact: COUNT(*)), replica lag, db-proxies, freeze, job
   plan move <shard> <mysql-url> | plan split [--place k=url;...]
   move <shard> <mysql-url>      move one shard to another server, online
   split [--place k=url;...]     N -> 2N online; new shard k+N on the server of k unless placed
@@ -169,6 +170,18 @@ async function status(env: ShardEnv, exact: boolean): Promise<void> {
       }
       console.log(`    ${k}: ${parts.join(', ')}`);
     }
+  }
+  for (const [server, replica] of env.replicas) {
+    let lag: string;
+    try {
+      const [[r]] = (await env.pools
+        .get(replica)
+        .query('SELECT TIMESTAMPDIFF(MICROSECOND, at, NOW(3)) DIV 1000 AS ms FROM replica_heartbeat WHERE id = 1')) as unknown as [[{ ms: number }?]];
+      lag = r ? `${Number(r.ms)} ms behind (db-proxy heartbeat)` : 'no heartbeat yet (is a db-proxy running with it?)';
+    } catch (err) {
+      lag = `unreachable: ${(err as Error).message}`;
+    }
+    console.log(`replica of ${redactUrl(server)}: ${redactUrl(replica)}, ${lag}`);
   }
   const live = await store.liveInstances(env.main, 60_000);
   console.log(`db-proxies seen in the last minute: ${live.length}`);
@@ -323,6 +336,7 @@ export async function openEnv(env: NodeJS.ProcessEnv = process.env): Promise<Sha
     keyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
     log: (line) => console.log(`shards: ${line}`),
     progress: new Progress(),
+    replicas: replicasFromEnv(env, mainUrl),
     async close() {
       redis?.disconnect();
       await pools.close();

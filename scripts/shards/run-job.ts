@@ -40,6 +40,8 @@ export interface ShardEnv {
   keyPrefix: string;
   log: (line: string) => void;
   progress: Progress;
+  /** Read replicas, [server URL, replica URL] (MYSQL_REPLICA_URL, MYSQL_REPLICAS as db-proxy has them): status shows their lag. */
+  replicas: [string, string][];
 }
 
 export interface JobReport {
