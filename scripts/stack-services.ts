@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,10 +165,18 @@ export async function startMariadb(dir: string, opts: LaunchOptions & { fresh: b
       ...user,
       ...SERVER_FLAGS,
     ];
-    const code = await run(installDb, installArgs, join(dir, 'mysql-install.log'));
-    if (code !== 0) {
-      const tail = await tailFile(join(dir, 'mysql-install.log'));
-      throw stackError(`${installDb} failed with code ${code}:\n${tail}`);
+    // Seen failing now and then when several start at once: tried up to three times on a fresh data dir.
+    for (let attempt = 1; ; attempt++) {
+      const code = await run(installDb, installArgs, join(dir, 'mysql-install.log'));
+      if (code === 0) break;
+      if (attempt === 3) {
+        const log = await readFile(join(dir, 'mysql-install.log'), 'utf8').catch(() => '');
+        const errors = log.split('\n').filter((l) => /error/i.test(l)).slice(-10).join('\n');
+        throw stackError(`${installDb} failed with code ${code} (3 attempts):\n${errors || (await tailFile(join(dir, 'mysql-install.log')))}`);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+      await mkdir(dataDir, { recursive: true });
+      await new Promise((r) => setTimeout(r, 300 * attempt));
     }
     await writeFile(marker, `${new Date().toISOString()}\n`);
   }

@@ -43,7 +43,8 @@ options:
   --dry-run                     say what would be done, change nothing
   --max-rows-per-sec N          copy at most N rows/s (default 0: no limit)
   --chunk N                     rows per copy chunk (default 2000)
-  --max-lag-ms N                a chunk insert slower than this pauses the copy as long (default 500)
+  --max-lag-ms N                a chunk insert slower than this pauses the copy as long, and so does a target's
+                                replica (MYSQL_REPLICAS) further behind than this (default 500)
   --freeze-ms N                 bound of one write freeze (default 1000)
   --settle-ms N                 how long a row id may take to commit (default 2000)
   --live-ms N                   db-proxies seen within this are waited for (default 5000)

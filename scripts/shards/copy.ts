@@ -21,8 +21,10 @@ export interface CopyOptions {
   chunk: number;
   /** 0: unthrottled. */
   maxRowsPerSec: number;
-  /** A chunk insert slower than this means the target lags: the copy waits as long again. */
+  /** A chunk insert slower than this, or the target's replica further behind, means the target lags: the copy waits. */
   maxLagMs: number;
+  /** Read replicas of target servers, [server URL, replica URL]: the copy waits while one is behind by more than maxLagMs. */
+  replicas?: readonly [string, string][];
   settleMs: number;
 }
 
@@ -138,7 +140,10 @@ export class Copier {
         complete = true;
         break;
       }
-      if (!opts.unthrottled) await this.throttle(rows.length, insertMs);
+      if (!opts.unthrottled) {
+        await this.throttle(rows.length, insertMs);
+        await this.waitForReplica(task.dst.url);
+      }
     }
     this.settle(state);
     return { rows: copied, complete };
@@ -176,6 +181,31 @@ export class Copier {
   settle(state: TaskState, now = Date.now()): void {
     while (state.samples.length > 0 && now - state.samples[0]![1] >= this.opts.settleMs) {
       state.settled = Math.max(state.settled, state.samples.shift()![0]);
+    }
+  }
+
+  private replicaCheckedAt = 0;
+
+  /**
+   * Waits (checked at most once a second, each wait bounded to 30 s) while the
+   * replica of `url`'s server is more than maxLagMs behind, as db-proxy
+   * measures it (its heartbeat row); unknown lag does not hold the copy.
+   */
+  private async waitForReplica(url: string): Promise<void> {
+    const replica = this.opts.replicas?.find(([server]) => server === url)?.[1];
+    if (!replica || Date.now() - this.replicaCheckedAt < 1000) return;
+    this.replicaCheckedAt = Date.now();
+    const until = Date.now() + 30_000;
+    while (Date.now() < until) {
+      let lag: number | null = null;
+      try {
+        const [rows] = await this.pools.get(replica).query<RowDataPacket[]>('SELECT TIMESTAMPDIFF(MICROSECOND, at, NOW(3)) DIV 1000 AS ms FROM replica_heartbeat WHERE id = 1');
+        lag = rows[0] ? Number(rows[0].ms) : null;
+      } catch {
+        lag = null;
+      }
+      if (lag === null || lag <= this.opts.maxLagMs) return;
+      await new Promise((r) => setTimeout(r, Math.min(1000, lag)));
     }
   }
 

@@ -113,7 +113,7 @@ export async function runJob(env: ShardEnv, job: Job, opts: RunOptions): Promise
   const base = await store.mapAt(env.main, env.mainUrl, job.mapVersion);
   const tasks = tasksOf(job.spec, base);
   const settleMs = await settleMsOf(env, opts);
-  const copier = new Copier(env.pools, { ...opts, settleMs }, env.progress);
+  const copier = new Copier(env.pools, { ...opts, settleMs, replicas: env.replicas }, env.progress);
   const states = new Map<string, TaskState>(tasks.map((t) => [t.key, freshState(job.checkpoints[t.key] ?? 0)]));
   const report: JobReport = { freezeMs: null, failedFreezes: [], copied: 0, copyRowsPerSec: 0, version: job.mapVersion, verify: [] };
   let lastSave = 0;
