@@ -171,7 +171,17 @@ export async function runJob(env: ShardEnv, job: Job, opts: RunOptions): Promise
   for (const t of tasks) await copier.pass(t, states.get(t.key)!, { from: states.get(t.key)!.settled });
   await checkpoint(true);
   env.log('verifying');
-  for (const t of tasks) report.verify.push(await verifyTask(env.pools, t, opts.verifyRange));
+  for (const t of tasks) {
+    let verdict = await verifyTask(env.pools, t, opts.verifyRange);
+    if (verdict.diffs.length > 0) {
+      // A source row the target lacks (it committed after its copy): copied now, then verified again.
+      let filled = 0;
+      for (const d of verdict.diffs) filled += await copier.fillGaps(t, d.from, d.to);
+      env.log(`${t.key}: ${verdict.diffs.length} range(s) differed; ${filled} missing row(s) copied; verifying again`);
+      verdict = await verifyTask(env.pools, t, opts.verifyRange);
+    }
+    report.verify.push(verdict);
+  }
   const bad = report.verify.filter((v) => v.diffs.length > 0);
   // A job that flipped stays 'flipped' until verify is clean: resume sweeps and verifies again; abort refuses it.
   job.state = bad.length === 0 ? 'done' : 'flipped';
