@@ -31,9 +31,10 @@ export interface Instance {
 }
 
 function missingTables(err: unknown): ImError | null {
-  const code = (err as { code?: string }).code ?? ((err as { cause?: { code?: string } }).cause?.code);
-  if (code !== 'ER_NO_SUCH_TABLE') return null;
-  return new ImError(ErrorCode.BAD_CONFIG, 'the main database has no shard_map table: run `npm run migrate`', { cause: err });
+  // Straight from mysql2, or wrapped by storage/mysql.ts (the control-table readers' bounded pool).
+  const codes = [(err as { code?: string }).code, (err as { cause?: { code?: string } }).cause?.code];
+  if (!codes.includes('ER_NO_SUCH_TABLE') && !codes.includes('ER_BAD_FIELD_ERROR')) return null;
+  return new ImError(ErrorCode.BAD_CONFIG, 'the main database lacks the shard map tables of this version (006-008): run `npm run migrate`', { cause: err });
 }
 
 async function rows(q: Queryable, sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
