@@ -86,7 +86,7 @@ export interface AccessConfig {
   /** The clients' text key (IM_AES_KEY): opens message text for push previews. */
   textKey: Buffer;
   links: PeerLinkTimings;
-  /** Unset: duplicate logins are detected on this server only. */
+  /** Where login owners live: REDIS_URL_LOGIN, else REDIS_URL. Unset: duplicate logins are detected on this server only. */
   redisUrl: string | undefined;
   redisKeyPrefix: string;
   /** Lifetime of a login owner key that its server stops refreshing (crashed). */
@@ -171,7 +171,7 @@ export function loadConfig(env: Env): AccessConfig {
       secret: clusterSecretFromEnv(env),
       identity: { role: 'access-server', name: serverId, instance: PROCESS_INSTANCE },
     },
-    redisUrl: urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisUrl: urlFromEnv(env, 'REDIS_URL_LOGIN', ['redis', 'rediss']) ?? urlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
     redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
     loginOwnerTtlMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_TTL_MS', 60_000, { min: 100, max: 86_400_000 }),
     loginOwnerRefreshMs: intFromEnv(env, 'ACCESS_LOGIN_OWNER_REFRESH_MS', 20_000, { min: 20, max: 86_400_000 }),

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../common/errors.ts';
 import { linkAuthFromEnv } from '../common/cluster-auth.ts';
-import { intFromEnv, requiredUrlFromEnv, stringFromEnv, type Env } from '../common/config.ts';
+import { intFromEnv, requiredUrlFromEnv, stringFromEnv, urlFromEnv, type Env } from '../common/config.ts';
 import type { StorageConfig } from './context.ts';
 import type { GuardOptions } from './redis-guard.ts';
 import type { ServerOptions } from './server.ts';
@@ -68,6 +68,7 @@ export function loadConfig(env: Env): DbProxyConfig {
     storage: {
       mysqlUrl,
       redisUrl: requiredUrlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
+      redisTokenUrl: urlFromEnv(env, 'REDIS_URL_TOKEN', ['redis', 'rediss']),
       redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
       shards,
       shardMap,

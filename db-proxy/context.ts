@@ -16,6 +16,8 @@ import { mapAt } from './storage/shard-map-store.ts';
 export interface StorageConfig {
   mysqlUrl: string;
   redisUrl: string;
+  /** Device tokens' Redis (REDIS_URL_TOKEN); unset: redisUrl. */
+  redisTokenUrl?: string;
   redisKeyPrefix: string;
   shards: number;
   /** SHARD_MAP text; empty puts every shard on mysqlUrl. Once started, the text of the stored map in force. */
@@ -65,6 +67,10 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     commandTimeoutMs: cfg.redisCommandTimeoutMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
   });
+  const tokens =
+    cfg.redisTokenUrl && cfg.redisTokenUrl !== cfg.redisUrl
+      ? createRedis({ url: cfg.redisTokenUrl, keyPrefix: cfg.redisKeyPrefix, commandTimeoutMs: cfg.redisCommandTimeoutMs, connectTimeoutMs: cfg.connectTimeoutMs })
+      : redis;
   // Scripts are defined before any command is sent: defining one while an
   // auto-pipeline is open breaks that pipeline.
   withAlloc(redis);
@@ -88,6 +94,7 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
   return {
     mysql,
     redis,
+    tokens,
     get shards() {
       return mysql.map.shards;
     },
@@ -97,21 +104,27 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     now: () => Math.floor(Date.now() / 1000),
     async close() {
       redis.disconnect();
+      if (tokens !== redis) tokens.disconnect();
       await mysql.close();
     },
   };
 }
 
-/** Waits (bounded) until Redis is connected, so the first requests do not fail needlessly. */
+/** Waits (bounded) until Redis (and the token Redis, when it is another) is connected, so the first requests do not fail needlessly. */
 export async function whenRedisReady(ctx: HandlerContext, timeoutMs: number): Promise<void> {
-  if (ctx.redis.status === 'ready') return;
-  await new Promise<void>((resolve) => {
+  const clients = ctx.tokens === ctx.redis ? [ctx.redis] : [ctx.redis, ctx.tokens];
+  await Promise.all(clients.map((c) => whenReady(c, timeoutMs)));
+}
+
+function whenReady(redis: HandlerContext['redis'], timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve) => {
     const timer = setTimeout(done, timeoutMs);
     timer.unref();
-    ctx.redis.once('ready', done);
+    redis.once('ready', done);
     function done(): void {
       clearTimeout(timer);
-      ctx.redis.off('ready', done);
+      redis.off('ready', done);
       resolve();
     }
   });

@@ -17,7 +17,8 @@ const MAX_TOKEN_CHARS = 512;
  * Device tokens, TeamTalk's Redis layout: `device_{userId}` holds
  * "ios:<token>", "android:<token>" or a bare token (other clients), and
  * `device_{token}` holds the user id, so a token moving to another
- * account can be found.
+ * account can be found. They live on the token Redis (REDIS_URL_TOKEN,
+ * TeamTalk's `token` cache pool; REDIS_URL unless set).
  */
 const userKey = (userId: number | string): string => `device_${userId}`;
 const tokenKey = (token: string): string => `device_${token}`;
@@ -76,14 +77,14 @@ const setDeviceToken = perRequest<TokenReq>(
       return tokenAnswer(req);
     }
     const prefix = req.clientType === CLIENT_IOS ? 'ios:' : req.clientType === CLIENT_ANDROID ? 'android:' : '';
-    const [mine, owner] = await Promise.all([ctx.redis.get(userKey(userId)), ctx.redis.get(tokenKey(token))]);
+    const [mine, owner] = await Promise.all([ctx.tokens.get(userKey(userId)), ctx.tokens.get(tokenKey(token))]);
     const oldToken = mine ? tokenOf(mine) : null;
-    if (oldToken && oldToken !== token && (await ctx.redis.get(tokenKey(oldToken))) === String(userId)) await ctx.redis.del(tokenKey(oldToken));
+    if (oldToken && oldToken !== token && (await ctx.tokens.get(tokenKey(oldToken))) === String(userId)) await ctx.tokens.del(tokenKey(oldToken));
     if (owner && owner !== String(userId) && /^\d+$/.test(owner)) {
-      const theirs = await ctx.redis.get(userKey(owner));
-      if (theirs !== null && tokenOf(theirs) === token) await ctx.redis.del(userKey(owner));
+      const theirs = await ctx.tokens.get(userKey(owner));
+      if (theirs !== null && tokenOf(theirs) === token) await ctx.tokens.del(userKey(owner));
     }
-    await Promise.all([ctx.redis.set(userKey(userId), prefix + token), ctx.redis.set(tokenKey(token), String(userId))]);
+    await Promise.all([ctx.tokens.set(userKey(userId), prefix + token), ctx.tokens.set(tokenKey(token), String(userId))]);
     return tokenAnswer(req);
   },
   (req) => tokenAnswer(req),
@@ -91,11 +92,11 @@ const setDeviceToken = perRequest<TokenReq>(
 
 /** Forgets the user's token, and the token's way back to the user when it still names this user. */
 async function clearDeviceToken(ctx: HandlerContext, userId: number): Promise<void> {
-  const mine = await ctx.redis.get(userKey(userId));
+  const mine = await ctx.tokens.get(userKey(userId));
   if (mine === null) return;
   const token = tokenOf(mine);
-  if (token !== '' && (await ctx.redis.get(tokenKey(token))) === String(userId)) await ctx.redis.del(tokenKey(token));
-  await ctx.redis.del(userKey(userId));
+  if (token !== '' && (await ctx.tokens.get(tokenKey(token))) === String(userId)) await ctx.tokens.del(tokenKey(token));
+  await ctx.tokens.del(userKey(userId));
 }
 
 function tokenAnswer(req: TokenReq) {
@@ -118,7 +119,7 @@ const getDeviceTokens = perRequest<GetTokensReq>(
   Cid.CID_OTHER_GET_DEVICE_TOKEN_REQ,
   async (ctx, req) => {
     const ids = [...new Set(req.userId ?? [])].slice(0, MAX_TOKEN_USERS);
-    const values = await Promise.all(ids.map((id) => ctx.redis.get(userKey(id))));
+    const values = await Promise.all(ids.map((id) => ctx.tokens.get(userKey(id))));
     let found: IM.BaseDefine.IUserTokenInfo[] = [];
     ids.forEach((userId, i) => {
       const v = values[i];

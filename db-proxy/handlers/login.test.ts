@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createContext, whenRedisReady, type StorageConfig } from '../context.ts';
 import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { failureKey, lockKey } from './login-lockout.ts';
 import { handlers, validate } from './login.ts';
@@ -167,3 +170,44 @@ test('every refusal encodes, even for a request that could not be decoded', () =
     if (reply) assert.ok(encodeBody(reply.commandId as never, reply.message as never).length >= 0);
   }
 });
+
+describe('device tokens on a Redis of their own (REDIS_URL_TOKEN)', () => {
+  test('tokens go to the token Redis; counters stay on REDIS_URL', async () => {
+    const url = new URL(t.storage.redisUrl);
+    url.pathname = '/11';
+    const own = createContext(
+      { ...storageOf(t), redisTokenUrl: url.toString() },
+      pino({ level: 'silent' }),
+    );
+    await whenRedisReady(own, 2000);
+    const tokenRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
+    try {
+      const [reply] = await handler(Cid.CID_LOGIN_REQ_DEVICETOKEN).run(own, [{ userId: 5, deviceToken: 'tokZ', clientType: 0x11 } as never]);
+      assert.deepEqual((reply as Reply).message, { userId: 5 });
+      assert.equal(await tokenRedis.get('device_5'), 'ios:tokZ');
+      assert.equal(await t.storage.redis.get('device_5'), null, 'not on REDIS_URL');
+      const [tokens] = await handler(Cid.CID_OTHER_GET_DEVICE_TOKEN_REQ).run(own, [{ userId: [5] } as never]);
+      assert.equal(((tokens as Reply).message as { userTokenInfo: { token: string }[] }).userTokenInfo[0]?.token, 'tokZ');
+    } finally {
+      await tokenRedis.del('device_5', 'device_tokZ');
+      tokenRedis.disconnect();
+      await own.close();
+    }
+  });
+});
+
+function storageOf(h: HandlerTestContext): StorageConfig {
+  return {
+    mysqlUrl: h.storage.mysqlUrl,
+    redisUrl: h.storage.redisUrl,
+    redisKeyPrefix: h.storage.keyPrefix,
+    shards: h.storage.shards,
+    shardMap: '',
+    mysqlConnections: 2,
+    mysqlQueueLimit: 100,
+    connectTimeoutMs: 2000,
+    queryTimeoutMs: 5000,
+    redisCommandTimeoutMs: 2000,
+    logLevel: 'silent',
+  };
+}

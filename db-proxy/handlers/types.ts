@@ -6,7 +6,10 @@ import type { ShardFence } from '../storage/shard-fence.ts';
 /** What a handler can reach inside a worker (or inline on the main thread). */
 export interface HandlerContext {
   mysql: Mysql;
+  /** Counters, msg ids, group caches (TeamTalk's `unread` and group pools): REDIS_URL. */
   redis: Redis;
+  /** Device tokens (TeamTalk's `token` pool): REDIS_URL_TOKEN, else the same client as `redis`. */
+  tokens: Redis;
   /** N: IMMessage_{relateId % N}, IMGroupMessage_{groupId % N} (the map in force; it can change while running). */
   readonly shards: number;
   /** Writes to shard tables enter it (storage/shard-fence.ts): a shard map change freezes them. */
