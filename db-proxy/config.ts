@@ -26,6 +26,9 @@ export function loadConfig(env: Env): DbProxyConfig {
   const concurrentTasksPerWorker = intFromEnv(env, 'DB_PROXY_TASKS_PER_WORKER', 8, { min: 1, max: 256 });
   const shards = intFromEnv(env, 'SHARDS', 8, { min: 1, max: 1024 });
   const mysqlUrl = requiredUrlFromEnv(env, 'MYSQL_URL', ['mysql', 'mariadb']);
+  if (/^(1|true|yes)$/i.test(stringFromEnv(env, 'REDIS_CLUSTER', '').trim())) {
+    throw new ImError(ErrorCode.BAD_CONFIG, 'REDIS_CLUSTER: Redis Cluster is not supported yet (the counter scripts span slots); use a single Redis');
+  }
   const shardMap = stringFromEnv(env, 'SHARD_MAP', '');
   parseShardMap(mysqlUrl, shards, shardMap); // fail at start-up, not in a worker
   const logLevel = stringFromEnv(env, 'LOG_LEVEL', 'info');

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
+import { ErrorCode, ImError } from '../common/errors.ts';
 import { processMetrics, startOpsHttp, type OpsServer } from '../common/ops-http.ts';
 import type { DbProxyConfig } from './config.ts';
 import { createContext, type StorageConfig } from './context.ts';
@@ -32,6 +33,7 @@ export interface RunningDbProxy {
  * (workers or inline) and the listener.
  */
 export async function startDbProxy(config: DbProxyConfig, log: Logger): Promise<RunningDbProxy> {
+  await refuseRedisCluster(config.storage.redisUrl, config.storage.connectTimeoutMs);
   const fence = new ShardFence();
   const follower = await startFollower(config, fence, log.child({ part: 'shard-map' }));
   let executor: Executor;
@@ -165,4 +167,28 @@ function startReplicaHeartbeats(replicas: readonly [string, string][], everyMs: 
       await Promise.allSettled(pools.map((p) => p.end()));
     },
   };
+}
+
+/**
+ * A node of a Redis Cluster answers single-slot commands and refuses the
+ * rest (CROSSSLOT, MOVED): the counter scripts span keys of many slots, so
+ * db-proxy does not start on one rather than fail request by request. An
+ * unreachable Redis is not refused here (db-proxy starts and answers
+ * failures until it is back).
+ */
+async function refuseRedisCluster(url: string, connectTimeoutMs: number): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: connectTimeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  let info = '';
+  try {
+    await probe.connect();
+    info = await probe.info('cluster');
+  } catch {
+    return;
+  } finally {
+    probe.disconnect();
+  }
+  if (/cluster_enabled:1/.test(info)) {
+    throw new ImError(ErrorCode.BAD_CONFIG, `REDIS_URL (${redactUrl(url)}) is a Redis Cluster node: not supported yet (the counter scripts span slots); use a single Redis`);
+  }
 }
