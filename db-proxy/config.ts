@@ -72,6 +72,7 @@ export function loadConfig(env: Env): DbProxyConfig {
       mysqlUrl,
       redisUrl: requiredUrlFromEnv(env, 'REDIS_URL', ['redis', 'rediss']),
       redisTokenUrl: urlFromEnv(env, 'REDIS_URL_TOKEN', ['redis', 'rediss']),
+      redisGroupUrl: urlFromEnv(env, 'REDIS_URL_GROUP', ['redis', 'rediss']),
       redisKeyPrefix: stringFromEnv(env, 'REDIS_KEY_PREFIX', ''),
       shards,
       shardMap,

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { withMarkRead } from './handlers/group-members.ts';
@@ -18,6 +19,8 @@ export interface StorageConfig {
   redisUrl: string;
   /** Device tokens' Redis (REDIS_URL_TOKEN); unset: redisUrl. */
   redisTokenUrl?: string;
+  /** Group caches' Redis (REDIS_URL_GROUP); unset: redisUrl. */
+  redisGroupUrl?: string;
   redisKeyPrefix: string;
   shards: number;
   /** SHARD_MAP text; empty puts every shard on mysqlUrl. Once started, the text of the stored map in force. */
@@ -67,10 +70,12 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     commandTimeoutMs: cfg.redisCommandTimeoutMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
   });
-  const tokens =
-    cfg.redisTokenUrl && cfg.redisTokenUrl !== cfg.redisUrl
-      ? createRedis({ url: cfg.redisTokenUrl, keyPrefix: cfg.redisKeyPrefix, commandTimeoutMs: cfg.redisCommandTimeoutMs, connectTimeoutMs: cfg.connectTimeoutMs })
+  const other = (url: string | undefined): Redis =>
+    url && url !== cfg.redisUrl
+      ? createRedis({ url, keyPrefix: cfg.redisKeyPrefix, commandTimeoutMs: cfg.redisCommandTimeoutMs, connectTimeoutMs: cfg.connectTimeoutMs })
       : redis;
+  const tokens = other(cfg.redisTokenUrl);
+  const groups = cfg.redisGroupUrl === cfg.redisTokenUrl && tokens !== redis ? tokens : other(cfg.redisGroupUrl);
   // Scripts are defined before any command is sent: defining one while an
   // auto-pipeline is open breaks that pipeline.
   withAlloc(redis);
@@ -95,6 +100,7 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     mysql,
     redis,
     tokens,
+    groups,
     get shards() {
       return mysql.map.shards;
     },
@@ -103,16 +109,15 @@ export function createContext(cfg: StorageConfig, log?: Logger, fence: ShardFenc
     log: logger,
     now: () => Math.floor(Date.now() / 1000),
     async close() {
-      redis.disconnect();
-      if (tokens !== redis) tokens.disconnect();
+      for (const c of new Set([redis, tokens, groups])) c.disconnect();
       await mysql.close();
     },
   };
 }
 
-/** Waits (bounded) until Redis (and the token Redis, when it is another) is connected, so the first requests do not fail needlessly. */
+/** Waits (bounded) until Redis (and the token and group Redis, when they are others) is connected, so the first requests do not fail needlessly. */
 export async function whenRedisReady(ctx: HandlerContext, timeoutMs: number): Promise<void> {
-  const clients = ctx.tokens === ctx.redis ? [ctx.redis] : [ctx.redis, ctx.tokens];
+  const clients = [...new Set([ctx.redis, ctx.tokens, ctx.groups])];
   await Promise.all(clients.map((c) => whenReady(c, timeoutMs)));
 }
 

@@ -114,20 +114,24 @@ export async function syncMemberCache(
   change: { added: readonly number[]; removed: readonly number[]; now: number; reset?: boolean },
 ): Promise<void> {
   const key = groupKeys.members(groupId);
-  const pipe = withMarkRead(ctx.redis).multi();
-  if (change.reset) pipe.del(key);
-  if (change.added.length > 0) pipe.hset(key, Object.fromEntries(change.added.map((u) => [String(u), String(change.now)])));
-  if (change.removed.length > 0) pipe.hdel(key, ...change.removed.map(String));
-  markGroupRead(pipe, groupId, [...change.added, ...change.removed]);
+  const counters = withMarkRead(ctx.redis).multi();
+  // One transaction when the caches share the counters' Redis (REDIS_URL_GROUP unset), else one on each.
+  const caches = ctx.groups === ctx.redis ? counters : ctx.groups.multi();
+  if (change.reset) caches.del(key);
+  if (change.added.length > 0) caches.hset(key, Object.fromEntries(change.added.map((u) => [String(u), String(change.now)])));
+  if (change.removed.length > 0) caches.hdel(key, ...change.removed.map(String));
+  markGroupRead(counters, groupId, [...change.added, ...change.removed]);
   // After the MySQL commit, so a cache filled from the old rows sees a new token.
   const token = randomBytes(8).toString('hex');
-  for (const u of new Set([...change.added, ...change.removed])) pipe.set(groupKeys.listVersion(u), token, 'EX', LIST_VERSION_TTL_S);
-  try {
-    const results = await pipe.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) ctx.log.warn({ err: failed[0], groupId }, 'group member cache not updated');
-  } catch (err) {
-    ctx.log.warn({ err, groupId }, 'group member cache not updated');
-  }
+  for (const u of new Set([...change.added, ...change.removed])) caches.set(groupKeys.listVersion(u), token, 'EX', LIST_VERSION_TTL_S);
+  await Promise.all([...new Set([counters, caches])].map(async (m) => {
+    try {
+      const results = await m.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) ctx.log.warn({ err: failed[0], groupId }, 'group member cache not updated');
+    } catch (err) {
+      ctx.log.warn({ err, groupId }, 'group member cache not updated');
+    }
+  }));
   await recordGroupJoin(ctx, groupId, change.added);
 }

@@ -69,7 +69,7 @@ export const groupInfo = perRequest<InfoReq>(
     const stale = rows.filter((g) => g.version > known.get(g.id)! && (g.type === GroupType.NORMAL || g.type === GroupType.TMP));
     if (stale.length === 0) return infoAnswer(req.userId, []);
     const ids = stale.map((g) => g.id);
-    const pipe = ctx.redis.pipeline();
+    const pipe = ctx.groups.pipeline();
     for (const id of ids) pipe.hget(groupKeys.settings(id), groupKeys.pushField(req.userId));
     const [members, shields] = await Promise.all([membersOf(ctx, ids), pipe.exec()]);
     return infoAnswer(

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createContext, whenRedisReady } from '../context.ts';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
 import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
@@ -141,4 +144,44 @@ test('failures are explicit refusals', () => {
   }
   const r = changeMember.fail({ userId: 5, groupId: 6, changeType: 2, memberIdList: [7] }, err)!;
   assert.deepEqual(r.message, { userId: 5, changeType: 2, resultCode: 1, groupId: 6, curUserIdList: [], chgUserIdList: [] });
+});
+
+test('group caches on a Redis of their own (REDIS_URL_GROUP): member hash, push shield and list versions there, counters on REDIS_URL', async () => {
+  const url = new URL(t.storage.redisUrl);
+  url.pathname = '/12';
+  const own = createContext(
+    {
+      mysqlUrl: t.storage.mysqlUrl,
+      redisUrl: t.storage.redisUrl,
+      redisGroupUrl: url.toString(),
+      redisKeyPrefix: t.storage.keyPrefix,
+      shards: t.storage.shards,
+      shardMap: '',
+      mysqlConnections: 2,
+      mysqlQueueLimit: 100,
+      connectTimeoutMs: 2000,
+      queryTimeoutMs: 5000,
+      redisCommandTimeoutMs: 2000,
+      logLevel: 'silent',
+    },
+    pino({ level: 'silent' }),
+  );
+  await whenRedisReady(own, 2000);
+  const groupRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
+  try {
+    const [r] = await createGroup.run(own, [{ userId: 81, groupType: 1, groupName: 'split', groupAvatar: '', memberIdList: [82] }]);
+    const groupId = body(r!).groupId as number;
+    assert.deepEqual(Object.keys(await groupRedis.hgetall(`group_member_${groupId}`)).sort(), ['81', '82']);
+    assert.equal(await t.storage.redis.exists(`group_member_${groupId}`), 0, 'not on REDIS_URL');
+    assert.equal(await groupRedis.exists('user_groups_ver_82'), 1);
+    assert.equal(await t.storage.redis.hget(`82_${groupId}_im_user_group`, 'count'), '0', 'read counters stay on REDIS_URL');
+    await shieldGroup.run(own, [{ userId: 82, groupId, shieldStatus: 1 }]);
+    assert.equal(await groupRedis.hget(`group_set_${groupId}`, '82_1'), '1');
+    const [shields] = await getShield.run(own, [{ groupId, userId: [81, 82] }]);
+    assert.deepEqual((body(shields!).shieldStatusList as { shieldStatus: number }[]).map((s) => s.shieldStatus), [0, 1]);
+    await groupRedis.del(`group_member_${groupId}`, `group_set_${groupId}`, 'user_groups_ver_81', 'user_groups_ver_82');
+  } finally {
+    groupRedis.disconnect();
+    await own.close();
+  }
 });

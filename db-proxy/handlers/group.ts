@@ -26,7 +26,7 @@ export const shieldGroup = perRequest<ShieldReq>(
   async (ctx, req) => {
     if (!req.userId || !req.groupId) return shieldAnswer(req, ResultCode.FAILED);
     if ((await memberJoinTime(ctx, req.groupId, req.userId)) === null) return shieldAnswer(req, ResultCode.FAILED);
-    await ctx.redis.hset(groupKeys.settings(req.groupId), groupKeys.pushField(req.userId), String(req.shieldStatus ?? 0));
+    await ctx.groups.hset(groupKeys.settings(req.groupId), groupKeys.pushField(req.userId), String(req.shieldStatus ?? 0));
     return shieldAnswer(req, ResultCode.OK);
   },
   (req) => shieldAnswer(req, ResultCode.FAILED),
@@ -47,7 +47,7 @@ export const getShield = perRequest<GetShieldReq>(
     const groupId = req.groupId ?? 0;
     const users = distinctIds(req.userId);
     if (!groupId || users.length === 0) return getShieldAnswer(groupId, []);
-    const values = await ctx.redis.hmget(groupKeys.settings(groupId), ...users.map(groupKeys.pushField));
+    const values = await ctx.groups.hmget(groupKeys.settings(groupId), ...users.map(groupKeys.pushField));
     return getShieldAnswer(
       groupId,
       users.map((userId, i) => ({ userId, groupId, shieldStatus: Number(values[i] ?? 0) || 0 })),

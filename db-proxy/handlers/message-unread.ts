@@ -38,11 +38,15 @@ export const unreadCount: Handler<UnreadReq> = {
     const pending: Pending[] = [];
     for (const userId of users) reads.add((p) => p.hgetall(`unread_${userId}`), (hash) => addSingles(pending, userId, hash));
     let versions: (string | null)[] = [];
-    reads.add((p) => p.mget(users.map(groupKeys.listVersion)), (v) => (versions = v as (string | null)[]));
+    const versionKeys = users.map(groupKeys.listVersion);
+    // The list versions ride in the same pipeline unless they live on a Redis of their own (REDIS_URL_GROUP).
+    const ownVersions = ctx.groups === ctx.redis ? null : ctx.groups.mget(versionKeys);
+    if (!ownVersions) reads.add((p) => p.mget(versionKeys), (v) => (versions = v as (string | null)[]));
     const counters = new GroupCounters();
     const cached = users.map((u) => cachedGroups(ctx, u, now));
     cached.forEach((c, i) => c && counters.want(reads, users[i]!, c.groups));
-    await reads.run();
+    const [, own] = await Promise.all([reads.run(), ownVersions]);
+    if (own) versions = own;
 
     const groupsOf = new Map<number, number[]>();
     const reload: { userId: number; version: string | null }[] = [];

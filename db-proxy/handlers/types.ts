@@ -6,10 +6,16 @@ import type { ShardFence } from '../storage/shard-fence.ts';
 /** What a handler can reach inside a worker (or inline on the main thread). */
 export interface HandlerContext {
   mysql: Mysql;
-  /** Counters, msg ids, group caches (TeamTalk's `unread` and group pools): REDIS_URL. */
+  /** Counters and msg ids (TeamTalk's `unread` pool): REDIS_URL. */
   redis: Redis;
   /** Device tokens (TeamTalk's `token` pool): REDIS_URL_TOKEN, else the same client as `redis`. */
   tokens: Redis;
+  /**
+   * Group caches: `group_member_*`, `group_set_*` (TeamTalk's `group_member`
+   * and `group_set` pools) and our `user_groups_ver_*`: REDIS_URL_GROUP,
+   * else the same client as `redis`.
+   */
+  groups: Redis;
   /** N: IMMessage_{relateId % N}, IMGroupMessage_{groupId % N} (the map in force; it can change while running). */
   readonly shards: number;
   /** Writes to shard tables enter it (storage/shard-fence.ts): a shard map change freezes them. */
