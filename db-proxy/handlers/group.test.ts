@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import pino from 'pino';
-import { createContext, whenRedisReady } from '../context.ts';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
-import { withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { extraContext, withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { changeMember, createGroup } from './group-change.ts';
 import { groupInfo, normalGroupList } from './group-query.ts';
 import { getShield, shieldGroup } from './group.ts';
@@ -149,24 +147,7 @@ test('failures are explicit refusals', () => {
 test('group caches on a Redis of their own (REDIS_URL_GROUP): member hash, push shield and list versions there, counters on REDIS_URL', async () => {
   const url = new URL(t.storage.redisUrl);
   url.pathname = '/12';
-  const own = createContext(
-    {
-      mysqlUrl: t.storage.mysqlUrl,
-      redisUrl: t.storage.redisUrl,
-      redisGroupUrl: url.toString(),
-      redisKeyPrefix: t.storage.keyPrefix,
-      shards: t.storage.shards,
-      shardMap: '',
-      mysqlConnections: 2,
-      mysqlQueueLimit: 100,
-      connectTimeoutMs: 2000,
-      queryTimeoutMs: 5000,
-      redisCommandTimeoutMs: 2000,
-      logLevel: 'silent',
-    },
-    pino({ level: 'silent' }),
-  );
-  await whenRedisReady(own, 2000);
+  const own = await extraContext(t.storage, { redisGroupUrl: url.toString() });
   const groupRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
   try {
     const [r] = await createGroup.run(own, [{ userId: 81, groupType: 1, groupName: 'split', groupAvatar: '', memberIdList: [82] }]);

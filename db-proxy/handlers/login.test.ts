@@ -3,9 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import { Redis } from 'ioredis';
-import pino from 'pino';
-import { createContext, whenRedisReady, type StorageConfig } from '../context.ts';
-import { createHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { createHandlerContext, extraContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { failureKey, lockKey } from './login-lockout.ts';
 import { handlers, validate } from './login.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
@@ -175,11 +173,7 @@ describe('device tokens on a Redis of their own (REDIS_URL_TOKEN)', () => {
   test('tokens go to the token Redis; counters stay on REDIS_URL', async () => {
     const url = new URL(t.storage.redisUrl);
     url.pathname = '/11';
-    const own = createContext(
-      { ...storageOf(t), redisTokenUrl: url.toString() },
-      pino({ level: 'silent' }),
-    );
-    await whenRedisReady(own, 2000);
+    const own = await extraContext(t.storage, { redisTokenUrl: url.toString() });
     const tokenRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
     try {
       const [reply] = await handler(Cid.CID_LOGIN_REQ_DEVICETOKEN).run(own, [{ userId: 5, deviceToken: 'tokZ', clientType: 0x11 } as never]);
@@ -196,18 +190,3 @@ describe('device tokens on a Redis of their own (REDIS_URL_TOKEN)', () => {
   });
 });
 
-function storageOf(h: HandlerTestContext): StorageConfig {
-  return {
-    mysqlUrl: h.storage.mysqlUrl,
-    redisUrl: h.storage.redisUrl,
-    redisKeyPrefix: h.storage.keyPrefix,
-    shards: h.storage.shards,
-    shardMap: '',
-    mysqlConnections: 2,
-    mysqlQueueLimit: 100,
-    connectTimeoutMs: 2000,
-    queryTimeoutMs: 5000,
-    redisCommandTimeoutMs: 2000,
-    logLevel: 'silent',
-  };
-}

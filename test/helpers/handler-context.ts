@@ -4,7 +4,7 @@
  */
 import { after, before } from 'node:test';
 import pino from 'pino';
-import { createContext, whenRedisReady, type OwnedContext } from '../../db-proxy/context.ts';
+import { createContext, whenRedisReady, type OwnedContext, type StorageConfig } from '../../db-proxy/context.ts';
 import { createTestStorage, type TestStorage, type TestStorageOptions } from './storage.ts';
 
 export interface HandlerTestContext {
@@ -13,24 +13,34 @@ export interface HandlerTestContext {
   close(): Promise<void>;
 }
 
+/** The storage settings of a context on `storage` (`extra` overrides, e.g. a Redis of its own for tokens). */
+export function storageConfigOf(storage: TestStorage, extra: Partial<StorageConfig> = {}): StorageConfig {
+  return {
+    mysqlUrl: storage.mysqlUrl,
+    redisUrl: storage.redisUrl,
+    redisKeyPrefix: storage.keyPrefix,
+    shards: storage.shards,
+    shardMap: '',
+    mysqlConnections: 4,
+    mysqlQueueLimit: 1000,
+    connectTimeoutMs: 2000,
+    queryTimeoutMs: 5000,
+    redisCommandTimeoutMs: 2000,
+    logLevel: 'silent',
+    ...extra,
+  };
+}
+
+/** Another context on the same test storage, with `extra` settings; ready when it resolves. */
+export async function extraContext(storage: TestStorage, extra: Partial<StorageConfig>): Promise<OwnedContext> {
+  const ctx = createContext(storageConfigOf(storage, extra), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  await whenRedisReady(ctx, 2000);
+  return ctx;
+}
+
 export async function createHandlerContext(opts: TestStorageOptions = {}): Promise<HandlerTestContext> {
   const storage = await createTestStorage(opts);
-  const ctx = createContext(
-    {
-      mysqlUrl: storage.mysqlUrl,
-      redisUrl: storage.redisUrl,
-      redisKeyPrefix: storage.keyPrefix,
-      shards: storage.shards,
-      shardMap: '',
-      mysqlConnections: 4,
-      mysqlQueueLimit: 1000,
-      connectTimeoutMs: 2000,
-      queryTimeoutMs: 5000,
-      redisCommandTimeoutMs: 2000,
-      logLevel: 'silent',
-    },
-    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-  );
+  const ctx = createContext(storageConfigOf(storage), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   await whenRedisReady(ctx, 2000);
   return {
     ctx,
