@@ -18,6 +18,7 @@ import * as store from '../db-proxy/storage/shard-map-store.ts';
 import type { PduClient } from '../proto/client.ts';
 import { migrate } from '../schema/migrate.ts';
 import { openEnv, runShards } from '../scripts/shards/cli.ts';
+import { removeMoved } from '../scripts/shards/cleanup.ts';
 import { lastJob, openJob } from '../scripts/shards/jobs.ts';
 import { Progress } from '../scripts/shards/progress.ts';
 import { startStack, type Stack } from '../scripts/stack.ts';
@@ -155,6 +156,18 @@ test('a db-proxy that died without a goodbye holds a move up only until its leas
   assert.deepEqual([map?.version, map?.shardUrls[1]], [4, targetUrl]);
 });
 
+test('cleanup after the last move drops the old tables, only once nothing reads them; a dry run removes nothing', async () => {
+  const has = async (table: string): Promise<boolean> =>
+    ((await main.pool.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [table]))[0] as unknown[]).length > 0;
+  assert.equal(await shards(['cleanup', '--dry-run']), 0);
+  assert.ok(await has('IMMessage_1'), 'a dry run removes nothing');
+  assert.equal(await shards(['cleanup']), 0);
+  assert.ok(!(await has('IMMessage_1')) && !(await has('IMGroupMessage_1')), 'the moved shard left MYSQL_URL');
+  assert.ok(await has('IMMessage_0'), 'shards still held there stay');
+  assert.match((await lastJob(main.pool))!.message, /cleaned up/);
+  assert.equal(await shards(['cleanup']), 0, 'a second cleanup has nothing to do');
+});
+
 test('through both: every acked message stored once where the map says, nothing refused stored, ids increasing', async () => {
   await new Promise((r) => setTimeout(r, 500));
   stop = true;
@@ -190,4 +203,21 @@ test('through both: every acked message stored once where the map says, nothing 
   await assert.rejects(migrate({ url: main.mysqlUrl, shards: 4 }), /SHARDS=4, but the shard map in force \(version 4\) has 8 shards/);
   const again = await migrate({ url: main.mysqlUrl, shards: 8 });
   assert.deepEqual([again.shardTablesCreated, again.shardHosts.map((h) => [h.shards, h.tablesCreated])], [[], [[[1, 3, 7], []]]]);
+});
+
+test("a split's cleanup deletes only the rows that moved, in chunks", async () => {
+  await main.pool.query('CREATE TABLE split_probe LIKE IMMessage_0');
+  try {
+    const rows = Array.from({ length: 50 }, (_, i) => [i + 1, i + 1, 1, 2, 1, 'x', 1, 0, 0, 0]);
+    await main.pool.query('INSERT INTO split_probe (id, relateId, fromId, toId, msgId, content, type, status, updated, created) VALUES ?', [rows]);
+    const task = { key: 'probe', prefix: 'IMMessage' as const, src: { url: main.mysqlUrl, table: 'split_probe' }, dst: { url: main.mysqlUrl, table: 'unused' }, filter: { column: 'relateId', mod: 8, rem: 5 } };
+    const opts = { dryRun: false, chunk: 2, maxRowsPerSec: 0, verifyRange: 1000 };
+    assert.equal(await removeMoved(env, task, { ...opts, dryRun: true }), 6);
+    assert.equal(await removeMoved(env, task, opts), 6);
+    const [left] = await main.pool.query<RowDataPacket[]>('SELECT relateId FROM split_probe');
+    assert.equal(left.length, 44);
+    assert.ok(left.every((r) => Number(r.relateId) % 8 !== 5));
+  } finally {
+    await main.pool.query('DROP TABLE split_probe');
+  }
 });

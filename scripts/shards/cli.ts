@@ -10,6 +10,7 @@
  *   verify                     source against target of the last job, per id range
  *   resume                     goes on with the unfinished job from its checkpoints
  *   abort                      ends the unfinished job (and its freeze); copied rows stay where they are
+ *   cleanup                    removes what the last done job left at its sources
  *
  * Needs MYSQL_URL (the main database) and, to tell db-proxies at once,
  * REDIS_URL with the same REDIS_KEY_PREFIX as db-proxy (else they notice at
@@ -23,6 +24,7 @@ import { urlFromEnv, stringFromEnv } from '../../common/config.ts';
 import { replicasFromEnv } from '../../db-proxy/config.ts';
 import { formatRanges, hostsOf, redactUrl, type ShardMap } from '../../db-proxy/storage/shard-map.ts';
 import * as store from '../../db-proxy/storage/shard-map-store.ts';
+import { cleanup } from './cleanup.ts';
 import { Pools, countAbove } from './copy.ts';
 import { createJob, lastJob, openJob, saveJob, type Job } from './jobs.ts';
 import { Progress } from './progress.ts';
@@ -39,6 +41,8 @@ const USAGE = `usage: npm run shards -- <command> [options]
   verify                        check the last job's copies (row counts and checksums per id range)
   resume                        continue the unfinished job from its checkpoints
   abort                         end the unfinished job and its freeze
+  cleanup                       remove what the last done job left at its sources (a move: the old tables;
+                                a split: the rows that moved), after verifying it again
 options:
   --dry-run                     say what would be done, change nothing
   --max-rows-per-sec N          copy at most N rows/s (default 0: no limit)
@@ -239,7 +243,7 @@ export async function runShards(argv: string[], env: ShardEnv): Promise<number> 
     if (!map) throw new Error('no shard map stored yet: start db-proxy once (it seeds the map from SHARDS and SHARD_MAP)');
     return map;
   };
-  if (['move', 'split', 'resume', 'abort'].includes(cli.command) && !cli.dryRun) {
+  if (['move', 'split', 'resume', 'abort', 'cleanup'].includes(cli.command) && !cli.dryRun) {
     return withToolLock(env, () => runCommand(cli, env, needMap));
   }
   return runCommand(cli, env, needMap);
@@ -305,9 +309,15 @@ async function runCommand(cli: Cli, env: ShardEnv, needMap: () => ShardMap): Pro
       console.log(`job ${job.id} aborted; rows it copied stay in the targets (the map still sends nothing there)`);
       return 0;
     }
+    case 'cleanup':
+      return cleanup(env, { dryRun: cli.dryRun, chunk: cli.run.chunk, maxRowsPerSec: cli.run.maxRowsPerSec, verifyRange: cli.run.verifyRange });
     case 'verify': {
       const job: Job | null = await lastJob(env.main);
       if (!job) throw new Error('no job to verify');
+      if (job.message.includes('cleaned up')) {
+        console.log(`job ${job.id} was cleaned up after: its sources are gone, nothing to verify`);
+        return 0;
+      }
       const base = await store.mapAt(env.main, env.mainUrl, job.mapVersion);
       const verdicts = [];
       for (const t of tasksOf(job.spec, base)) verdicts.push(await verifyTask(env.pools, t, cli.run.verifyRange));
