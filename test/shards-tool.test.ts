@@ -2,7 +2,9 @@
  * `npm run shards` against real servers while chat goes on through two
  * db-proxies: a dry run changes nothing; shard 3 moves to a private MariaDB
  * instance of its own; a split 4 → 8 is killed with SIGKILL mid-copy and
- * resumed; each ends with verify clean. Through it all nothing acked is
+ * resumed; each ends with verify clean; a dead db-proxy's heartbeat holds
+ * a move up only for its lease; cleanup removes what the last job left at
+ * its sources. Through it all nothing acked is
  * lost, nothing is stored twice, nothing refused is stored, and ids keep
  * increasing per conversation.
  */
