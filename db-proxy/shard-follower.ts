@@ -40,7 +40,6 @@ export class ShardMapFollower {
   private running: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  private holding = false;
 
   /** `pool` (on the main database) and `subscriber` are the follower's own: close() closes them. */
   constructor(
@@ -113,8 +112,7 @@ export class ShardMapFollower {
   /** Every tick: the lease, and a poll when one is due. */
   private kick(): void {
     const now = Date.now();
-    if (!this.holding && now - this.lastOk > this.opts.leaseMs) {
-      this.holding = true;
+    if (!this.fence.held && now - this.lastOk > this.opts.leaseMs) {
       this.fence.hold();
       this.log.error({ sinceMs: now - this.lastOk }, 'shard map not readable: writes to every shard held until it is');
     }
@@ -133,8 +131,7 @@ export class ShardMapFollower {
       .then(
         () => {
           this.lastOk = Date.now();
-          if (this.holding) {
-            this.holding = false;
+          if (this.fence.held) {
             this.fence.resume();
             this.log.info('shard map readable again: writes go on');
           }

@@ -84,6 +84,13 @@ export function splitMysqlUrl(url: string): { serverUrl: string; database: strin
   return { serverUrl: parsed.toString(), database };
 }
 
+/** The same server URL naming another database. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
 export function checksumOf(sql: string): string {
   return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex');
 }

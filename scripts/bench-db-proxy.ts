@@ -7,7 +7,6 @@
  * Loopback only, bounded in count and time. `--help` lists the options.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { withDatabase } from './bench/storage.ts';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +20,7 @@ import { runGenerator, startProxy, type ProxyProcess } from './bench/processes.t
 import { judge, table, targetsText, writeReport, type PointResult, type Report } from './bench/report.ts';
 import { requireNoBenchMessages, seedGroupMemberHashes, seedHistory, seedPopulation } from './bench/seed.ts';
 import { openBenchStorage, openTargetStorage, type BenchStorage } from './bench/storage.ts';
-import { migrate } from '../schema/migrate.ts';
+import { migrate, withDatabase } from '../schema/migrate.ts';
 import { startStack, type Stack } from './stack.ts';
 import { MIX, OPS, type GeneratorConfig, type Op, type Population, type Workload } from './bench/types.ts';
 import { snapshotCounters, verify, type VerifyResult } from './bench/verify.ts';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { clusterSecretFromEnv } from '../common/cluster-auth.ts';
 import { intFromEnv } from '../common/config.ts';
-import { formatRanges } from '../db-proxy/storage/shard-map.ts';
+import { formatRanges, redactUrl } from '../db-proxy/storage/shard-map.ts';
 import { migrate } from '../schema/migrate.ts';
 import { DEFAULT_STACK_DIR, REPO_ROOT, resolveStorage, STACK_ROOT } from './stack.ts';
 
@@ -101,8 +101,8 @@ try {
   const result = await migrate({ url: mysqlUrl, shards, shardMap: process.env.SHARD_MAP });
   const elsewhere = result.shardHosts.map((h) => `; shards ${formatRanges(h.shards)} on ${h.url}`).join('');
   console.log(`[start] schema: database ${result.database}, ${result.applied.length} migration(s) applied, ${shards} shards${elsewhere}`);
-  console.log(`[start] MySQL ${storage.started.mysql ? '(embedded)' : '(MYSQL_URL)'}: ${redact(mysqlUrl)}`);
-  console.log(`[start] Redis ${storage.started.redis ? '(embedded)' : '(REDIS_URL)'}: ${redact(storage.redisUrl)}`);
+  console.log(`[start] MySQL ${storage.started.mysql ? '(embedded)' : '(MYSQL_URL)'}: ${redactUrl(mysqlUrl)}`);
+  console.log(`[start] Redis ${storage.started.redis ? '(embedded)' : '(REDIS_URL)'}: ${redactUrl(storage.redisUrl)}`);
   const common = { MYSQL_URL: mysqlUrl, REDIS_URL: storage.redisUrl, SHARDS: String(shards), CLUSTER_SECRET: clusterSecret() };
   const ready: Promise<void>[] = [];
   for (const p of processes(common)) {
@@ -184,9 +184,4 @@ function withDefaultDatabase(url: string): string {
   return u.toString();
 }
 
-function redact(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
-}
 

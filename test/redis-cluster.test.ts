@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCode, isImError } from '../common/errors.ts';
 import { loadConfig } from '../db-proxy/config.ts';
+import { freePort } from '../scripts/stack-process.ts';
 import { startTestDbProxy } from './helpers/db-proxy.ts';
 import { createTestStorage, type TestStorage } from './helpers/storage.ts';
 
@@ -19,14 +20,6 @@ let storage: TestStorage;
 let node: ChildProcess;
 let port = 0;
 const dir = mkdtempSync(join(tmpdir(), 'tt-redis-cluster-'));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 before(async () => {
   storage = await createTestStorage({ shards: 8 });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Redis } from 'ioredis';
 import { Cid, encodeBody } from '../../proto/commands.ts';
 import type { CidValue } from '../../proto/commands.ts';
-import { extraContext, withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { extraContext, redisOnDb, withHandlerContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { changeMember, createGroup } from './group-change.ts';
 import { groupInfo, normalGroupList } from './group-query.ts';
 import { getShield, shieldGroup } from './group.ts';
@@ -145,10 +144,8 @@ test('failures are explicit refusals', () => {
 });
 
 test('group caches on a Redis of their own (REDIS_URL_GROUP): member hash, push shield and list versions there, counters on REDIS_URL', async () => {
-  const url = new URL(t.storage.redisUrl);
-  url.pathname = '/12';
-  const own = await extraContext(t.storage, { redisGroupUrl: url.toString() });
-  const groupRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
+  const { url, redis: groupRedis } = redisOnDb(t.storage, 12);
+  const own = await extraContext(t.storage, { redisGroupUrl: url });
   try {
     const [r] = await createGroup.run(own, [{ userId: 81, groupType: 1, groupName: 'split', groupAvatar: '', memberIdList: [82] }]);
     const groupId = body(r!).groupId as number;

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cid, encodeBody } from '../../proto/commands.ts';
-import { Redis } from 'ioredis';
-import { createHandlerContext, extraContext, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
+import { createHandlerContext, extraContext, redisOnDb, type HandlerTestContext } from '../../test/helpers/handler-context.ts';
 import { failureKey, lockKey } from './login-lockout.ts';
 import { handlers, validate } from './login.ts';
 import type { Handler, HandlerContext, Reply } from './types.ts';
@@ -171,10 +170,8 @@ test('every refusal encodes, even for a request that could not be decoded', () =
 
 describe('device tokens on a Redis of their own (REDIS_URL_TOKEN)', () => {
   test('tokens go to the token Redis; counters stay on REDIS_URL', async () => {
-    const url = new URL(t.storage.redisUrl);
-    url.pathname = '/11';
-    const own = await extraContext(t.storage, { redisTokenUrl: url.toString() });
-    const tokenRedis = new Redis(url.toString(), { keyPrefix: t.storage.keyPrefix });
+    const { url, redis: tokenRedis } = redisOnDb(t.storage, 11);
+    const own = await extraContext(t.storage, { redisTokenUrl: url });
     try {
       const [reply] = await handler(Cid.CID_LOGIN_REQ_DEVICETOKEN).run(own, [{ userId: 5, deviceToken: 'tokZ', clientType: 0x11 } as never]);
       assert.deepEqual((reply as Reply).message, { userId: 5 });

@@ -32,7 +32,7 @@ async function readLayout(conn: Connection): Promise<HostLayout> {
 }
 
 /** What is wrong with one server of the map; empty when nothing is. */
-export function layoutProblems(map: ShardMap, host: ShardHost, layout: HostLayout, isMain: boolean): string[] {
+function layoutProblems(map: ShardMap, host: ShardHost, layout: HostLayout, isMain: boolean): string[] {
   const where = isMain ? `MYSQL_URL (${redactUrl(host.url)})` : `${redactUrl(host.url)} (SHARD_MAP, shards ${formatRanges(host.shards)})`;
   if (layout.recorded === null) {
     return [`${where} has no schema_shards table: it was never migrated; run \`npm run migrate\` with the same SHARDS and SHARD_MAP`];

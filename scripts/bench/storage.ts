@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { deleteKeys } from '../redis-keys.ts';
-import { migrate } from '../../schema/migrate.ts';
+import { migrate, withDatabase } from '../../schema/migrate.ts';
+
 import { resolveStorage, runningStack, STACK_ROOT } from '../stack.ts';
 
 export interface BenchStorage {
@@ -21,12 +22,6 @@ export interface BenchStorage {
   shards: number;
   /** Drops the database, deletes the keys, stops servers started here (unless keep). */
   cleanup(keep: boolean): Promise<void>;
-}
-
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }
 
 export async function openBenchStorage(env: NodeJS.ProcessEnv, shards: number, log: (m: string) => void): Promise<BenchStorage> {

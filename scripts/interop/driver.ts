@@ -140,6 +140,12 @@ function statusNotifies(c: Client, userId: number): number[] {
     .map((u) => u.status);
 }
 
+/** Waits until `c` was kicked (or closed) by a newer login elsewhere; how it went. */
+async function kickOf(c: Client, what: string): Promise<string> {
+  await waitFor(`kick of ${what}`, () => c.kicked.length > 0 || c.closed, 4000);
+  return c.kicked.length ? `CID_LOGIN_KICK_USER reason ${c.kicked[0]!.kickReason}` : `closed without kick PDU (${c.closed?.message})`;
+}
+
 async function balancer(): Promise<string> {
   try {
     const res = await fetch(`${cfg.balancer}/msg_server`, { signal: AbortSignal.timeout(3000) });
@@ -380,8 +386,7 @@ if (xa) {
     let x3 = null as Client | null;
     await check('dup login: X(PC) on TT, X logs in on ours as PC → TT session kicked', async () => {
       x3 = track(await login(cfg.xName, 'ours'));
-      await waitFor('kick of the TT session', () => xa.kicked.length > 0 || xa.closed, 4000);
-      const how = xa.kicked.length ? `CID_LOGIN_KICK_USER reason ${xa.kicked[0]!.kickReason}` : `closed without kick PDU (${xa.closed?.message})`;
+      const how = await kickOf(xa, 'the TT session');
       await waitFor('close', () => xa.closed, 3000).catch(() => undefined);
       return `${how}; closed: ${xa.closed ? 'yes' : 'no'}`;
     });
@@ -391,8 +396,7 @@ if (xa) {
       let x4 = null as Client | null;
       await check('dup login: X logs in on TT as PC again → X session on ours kicked', async () => {
         x4 = track(await login(cfg.xName, 'tt'));
-        await waitFor('kick of the session on ours', () => xo.kicked.length > 0 || xo.closed, 4000);
-        const how = xo.kicked.length ? `CID_LOGIN_KICK_USER reason ${xo.kicked[0]!.kickReason}` : `closed without kick PDU (${xo.closed?.message})`;
+        const how = await kickOf(xo, 'the session on ours');
         await waitFor('close', () => xo.closed, 3000).catch(() => undefined);
         return `${how}; closed: ${xo.closed ? 'yes' : 'no'}`;
       });
@@ -407,12 +411,10 @@ if (xa) {
         });
         await check('dup login: Y(PC) on ours, Y logs in on TT as PC → session on ours kicked', async () => {
           const yt = track(await login(cfg.yName, 'tt'));
-          await waitFor('kick of Y on ours', () => yb.kicked.length > 0 || yb.closed, 4000);
-          const how = yb.kicked.length ? `CID_LOGIN_KICK_USER reason ${yb.kicked[0]!.kickReason}` : `closed without kick PDU (${yb.closed?.message})`;
+          const how = await kickOf(yb, 'Y on ours');
           // and back: Y on ours again kicks the TT one
           const yo = track(await login(cfg.yName, 'ours'));
-          await waitFor('kick of Y on TT', () => yt.kicked.length > 0 || yt.closed, 4000);
-          const how2 = yt.kicked.length ? `CID_LOGIN_KICK_USER reason ${yt.kicked[0]!.kickReason}` : `closed (${yt.closed?.message})`;
+          const how2 = await kickOf(yt, 'Y on TT');
           await check('dup login: Y back on ours kicks Y on TT; Y on ours works (X(TT) → Y)', () => sendAndDeliver(xt, yo, `y-back ${Date.now()}`));
           return `${how}; reverse: ${how2}`;
         });

@@ -3,6 +3,7 @@
  * for tests that call handlers directly (no sockets, no workers).
  */
 import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createContext, whenRedisReady, type OwnedContext, type StorageConfig } from '../../db-proxy/context.ts';
 import { createTestStorage, type TestStorage, type TestStorageOptions } from './storage.ts';
@@ -14,7 +15,7 @@ export interface HandlerTestContext {
 }
 
 /** The storage settings of a context on `storage` (`extra` overrides, e.g. a Redis of its own for tokens). */
-export function storageConfigOf(storage: TestStorage, extra: Partial<StorageConfig> = {}): StorageConfig {
+function storageConfigOf(storage: TestStorage, extra: Partial<StorageConfig> = {}): StorageConfig {
   return {
     mysqlUrl: storage.mysqlUrl,
     redisUrl: storage.redisUrl,
@@ -29,6 +30,13 @@ export function storageConfigOf(storage: TestStorage, extra: Partial<StorageConf
     logLevel: 'silent',
     ...extra,
   };
+}
+
+/** The test Redis on another db number (a Redis "of its own" for split-Redis tests), and a client of it with the test's prefix. */
+export function redisOnDb(storage: TestStorage, db: number): { url: string; redis: Redis } {
+  const url = new URL(storage.redisUrl);
+  url.pathname = `/${db}`;
+  return { url: url.toString(), redis: new Redis(url.toString(), { keyPrefix: storage.keyPrefix }) };
 }
 
 /** Another context on the same test storage, with `extra` settings; ready when it resolves. */

@@ -15,11 +15,11 @@ import mysql from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { urlFromEnv } from '../../common/config.ts';
-import { migrate } from '../../schema/migrate.ts';
+import { migrate, withDatabase } from '../../schema/migrate.ts';
 import { deleteKeys } from '../../scripts/redis-keys.ts';
 import { runningStack } from '../../scripts/stack.ts';
 
-export { deleteKeys };
+export { deleteKeys, withDatabase };
 
 export interface TestStorage {
   /** Name of the private database. */
@@ -58,12 +58,6 @@ export function testServerUrls(env: NodeJS.ProcessEnv = process.env): { mysqlUrl
   return { mysqlUrl, redisUrl };
 }
 
-/** The same server URL with another database. */
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
 
 export async function createTestStorage(opts: TestStorageOptions = {}): Promise<TestStorage> {
   const shards = opts.shards ?? 8;
